@@ -1,0 +1,1 @@
+"""onnxtune: a MetaSchedule-style deep-learning compiler for ONNX models."""
