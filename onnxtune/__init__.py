@@ -1,1 +1,15 @@
 """onnxtune: a MetaSchedule-style deep-learning compiler for ONNX models."""
+
+from __future__ import annotations
+
+import os as _os
+
+# In an installed package the subpackages (tir, compile, frontend, tuner, models) sit
+# inside this folder. In a source checkout they are the repository's top-level folders,
+# next to this one: extend the package path so `onnxtune.tir` resolves there too, and a
+# checkout works (tests, benchmarks) whether or not it is installed.
+_checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if not _os.path.isdir(_os.path.join(_os.path.dirname(__file__), "tir")) and _os.path.isfile(
+    _os.path.join(_checkout, "tir", "__init__.py")
+):
+    __path__.append(_checkout)  # type: ignore[name-defined]  # noqa: F821

@@ -1,0 +1,158 @@
+"""Locating blocks and loops in a PrimFunc and rebuilding the path above a replaced stmt.
+
+Schedules refer to a block by its (unique) name and to a loop by its loop variable: both
+survive any rebuild of the tree around them, which keeps random variables stable while
+every node above a changed statement is a fresh object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..expr import Var
+from ..function import PrimFunc
+from ..stmt import (
+    Allocate,
+    Block,
+    BlockRealize,
+    For,
+    IfThenElse,
+    LetStmt,
+    SeqStmt,
+    Stmt,
+)
+from .error import ScheduleError
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A statement and its ancestors, outermost first (``ancestors[0]`` is ``func.body``)."""
+
+    stmt: Stmt
+    ancestors: tuple[Stmt, ...]
+
+    def loops(self) -> list[For]:
+        """The loops between the innermost enclosing block and the statement, outer first."""
+        out: list[For] = []
+        for a in reversed(self.ancestors):
+            if isinstance(a, (Block, BlockRealize)):
+                break
+            if isinstance(a, For):
+                out.append(a)
+        out.reverse()
+        return out
+
+    def parent_block(self) -> Block | None:
+        for a in reversed(self.ancestors):
+            if isinstance(a, Block):
+                return a
+        return None
+
+
+def stmt_children(s: Stmt) -> tuple[Stmt, ...]:
+    """The statements directly under ``s`` (block init included)."""
+    if isinstance(s, SeqStmt):
+        return s.seq
+    if isinstance(s, (For, LetStmt, Allocate)):
+        return (s.body,)
+    if isinstance(s, BlockRealize):
+        return (s.block,)
+    if isinstance(s, Block):
+        return (s.body,) if s.init is None else (s.init, s.body)
+    if isinstance(s, IfThenElse):
+        return (s.then_case,) if s.else_case is None else (s.then_case, s.else_case)
+    return ()
+
+
+def walk(func: PrimFunc) -> Iterator[Located]:
+    """Every statement of ``func`` in pre-order, with its ancestors."""
+    stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
+    while stack:
+        s, anc = stack.pop()
+        yield Located(s, anc)
+        kids = stmt_children(s)
+        if kids:
+            anc2 = anc + (s,)
+            for k in reversed(kids):
+                stack.append((k, anc2))
+
+
+def find_block(func: PrimFunc, name: str, primitive: str = "get_block") -> Located:
+    """The BlockRealize of the block called ``name`` (raises ScheduleError if absent)."""
+    for loc in walk(func):
+        s = loc.stmt
+        if isinstance(s, BlockRealize) and s.block.name_hint == name:
+            return loc
+    names = [loc.stmt.block.name_hint for loc in walk(func) if isinstance(loc.stmt, BlockRealize)]
+    raise ScheduleError(f"{primitive}: no block named {name!r}; blocks are {names}")
+
+
+def find_loop(func: PrimFunc, loop_var: Var, primitive: str = "get_loops") -> Located:
+    """The For whose loop variable is ``loop_var`` (raises ScheduleError if absent)."""
+    for loc in walk(func):
+        s = loc.stmt
+        if isinstance(s, For) and s.loop_var is loop_var:
+            return loc
+    raise ScheduleError(f"{primitive}: loop {loop_var.name} is not in the function (removed?)")
+
+
+def all_blocks(func: PrimFunc) -> list[Located]:
+    """Every BlockRealize in pre-order (the root block first)."""
+    return [loc for loc in walk(func) if isinstance(loc.stmt, BlockRealize)]
+
+
+def with_child(parent: Stmt, old: Stmt, new: Stmt | None) -> Stmt:
+    """``parent`` with its child ``old`` replaced by ``new`` (None removes it from a SeqStmt)."""
+    if isinstance(parent, SeqStmt):
+        items: list[Stmt] = []
+        for c in parent.seq:
+            if c is old:
+                if new is None:
+                    continue
+                if isinstance(new, SeqStmt):
+                    items.extend(new.seq)
+                else:
+                    items.append(new)
+            else:
+                items.append(c)
+        if not items:
+            raise ScheduleError("internal: removing the only statement of a sequence")
+        return items[0] if len(items) == 1 else SeqStmt(tuple(items))
+    if new is None:
+        raise ScheduleError(f"internal: cannot remove the only child of a {type(parent).__name__}")
+    if isinstance(parent, For):
+        return For(parent.loop_var, parent.min, parent.extent, parent.kind, new,
+                   parent.thread_binding, parent.annotations)
+    if isinstance(parent, BlockRealize):
+        assert isinstance(new, Block)
+        return BlockRealize(parent.iter_values, parent.predicate, new)
+    if isinstance(parent, Block):
+        init, body = parent.init, parent.body
+        if init is old:
+            init = new
+        else:
+            body = new
+        return Block(parent.iter_vars, parent.reads, parent.writes, parent.name_hint, body,
+                     init, parent.alloc_buffers, parent.annotations)
+    if isinstance(parent, IfThenElse):
+        if parent.then_case is old:
+            return IfThenElse(parent.condition, new, parent.else_case)
+        return IfThenElse(parent.condition, parent.then_case, new)
+    if isinstance(parent, LetStmt):
+        return LetStmt(parent.var, parent.value, new)
+    if isinstance(parent, Allocate):
+        return Allocate(parent.buffer, new)
+    raise ScheduleError(f"internal: {type(parent).__name__} has no child statements")
+
+
+def replace(func: PrimFunc, loc: Located, new: Stmt | None) -> PrimFunc:
+    """Rebuild ``func`` with ``loc.stmt`` replaced by ``new``; everything else is shared."""
+    cur_old: Stmt = loc.stmt
+    cur_new: Stmt | None = new
+    for parent in reversed(loc.ancestors):
+        rebuilt = with_child(parent, cur_old, cur_new)
+        cur_old, cur_new = parent, rebuilt
+    if cur_new is None:
+        raise ScheduleError("internal: cannot remove the function body")
+    return func.with_body(cur_new)
