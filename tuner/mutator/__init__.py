@@ -1,0 +1,5 @@
+"""Mutators of traces for evolutionary search."""
+
+from .mutator import Mutator, PyMutator
+
+__all__ = ["Mutator", "PyMutator"]

@@ -1,0 +1,5 @@
+"""Design-space generators."""
+
+from .space_generator import PySpaceGenerator, SpaceGenerator
+
+__all__ = ["PySpaceGenerator", "SpaceGenerator"]
