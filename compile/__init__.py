@@ -1,1 +1,23 @@
-"""onnxtune.compile."""
+"""onnxtune.compile: targets, LLVM code generation, the native runtime and built modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .build import build
+
+__all__ = ["Module", "Target", "build"]
+
+
+def __getattr__(name: str) -> Any:
+    # Target and Module live in the engine modules; resolved on first use so that the code
+    # generator can be imported on its own
+    if name == "Target":
+        from .target import Target
+
+        return Target
+    if name == "Module":
+        from .module import Module
+
+        return Module
+    raise AttributeError(f"module 'onnxtune.compile' has no attribute {name!r}")

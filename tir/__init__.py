@@ -95,6 +95,7 @@ from .op import (
     truncdiv,
     truncmod,
 )
+from .serialize import load_json, save_json
 from .stmt import (
     Allocate,
     Block,
@@ -108,3 +109,16 @@ from .stmt import (
     SeqStmt,
     Stmt,
 )
+from .structural import assert_structural_equal, structural_equal, structural_hash
+
+_SCHEDULE_NAMES = ("Schedule", "Trace", "ScheduleError", "BlockRV", "SBlockRV", "LoopRV",
+                   "ExprRV", "IndexMap", "Instruction", "InstructionKind")
+
+
+def __getattr__(name: str):
+    """Schedule names are imported lazily (``tir.Schedule``, ``tir.Trace``, ...)."""
+    if name in _SCHEDULE_NAMES:
+        from . import schedule
+
+        return getattr(schedule, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -488,7 +488,15 @@ def cast(dtype: str, value: Any) -> PrimExpr:
     if value.dtype == dtype:
         return value
     if isinstance(value, IntImm) and not dt.is_float(dtype):
-        return IntImm(int(bool(value.value)) if dtype == "bool" else value.value, dtype)
+        v = value.value
+        if dtype == "bool":
+            v = int(bool(v))
+        elif dtype in dt.DTYPE_BITS:  # wrap to the target width, as the machine does
+            b = dt.bits(dtype)
+            v &= (1 << b) - 1
+            if not dt.is_uint(dtype) and v >> (b - 1):
+                v -= 1 << b
+        return IntImm(v, dtype)
     if isinstance(value, (IntImm, FloatImm)) and dt.is_float(dtype):
         return FloatImm(float(value.value), dtype)
     return Cast(dtype, value)

@@ -91,7 +91,7 @@ class IRModule(Mapping):
     def script(self) -> str:
         from .printer import astext
 
-        return "\n\n".join(f"# {name}\n{astext(f)}" for name, f in self._funcs.items())
+        return astext(self)
 
     def show(self) -> None:
         print(self.script())

@@ -24,7 +24,9 @@ class ArgInfo:
             or json_obj[0] != "TENSOR"
             or not isinstance(json_obj[2], (list, tuple))
         ):
-            raise ValueError(f"ArgInfo.from_json: expected ['TENSOR', dtype, shape], got {json_obj!r}")
+            raise ValueError(
+                f"ArgInfo.from_json: expected ['TENSOR', dtype, shape], got {json_obj!r}"
+            )
         return TensorInfo(dt.check_dtype(json_obj[1]), tuple(int(s) for s in json_obj[2]))
 
     @staticmethod

@@ -67,7 +67,12 @@ def stmt_children(s: Stmt) -> tuple[Stmt, ...]:
 
 def walk(func: PrimFunc) -> Iterator[Located]:
     """Every statement of ``func`` in pre-order, with its ancestors."""
-    stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
+    return walk_from(Located(func.body, ()))
+
+
+def walk_from(loc: Located) -> Iterator[Located]:
+    """``loc`` and every statement below it in pre-order, with their ancestors."""
+    stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(loc.stmt, loc.ancestors)]
     while stack:
         s, anc = stack.pop()
         yield Located(s, anc)
@@ -78,28 +83,107 @@ def walk(func: PrimFunc) -> Iterator[Located]:
                 stack.append((k, anc2))
 
 
+class FuncIndex:
+    """Every block (by name) and loop (by loop variable) of one PrimFunc, located once.
+
+    IR is immutable, so the index of a function object never goes stale; :func:`index`
+    caches it for the most recently used functions.
+    """
+
+    __slots__ = ("blocks", "func", "loops", "order")
+
+    def __init__(self, func: PrimFunc):
+        self.func = func
+        #: block name -> its BlockRealize, located (pre-order: the root block first)
+        self.blocks: dict[str, Located] = {}
+        #: loop variable -> its For, located
+        self.loops: dict[Var, Located] = {}
+        #: block names in pre-order
+        self.order: list[str] = []
+        stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
+        pop, push = stack.pop, stack.append
+        while stack:
+            s, anc = pop()
+            t = type(s)
+            if t is For:
+                self.loops[s.loop_var] = Located(s, anc)
+                push((s.body, anc + (s,)))
+            elif t is BlockRealize:
+                name = s.block.name_hint
+                if name not in self.blocks:  # duplicates are the verifier's business
+                    self.blocks[name] = Located(s, anc)
+                    self.order.append(name)
+                push((s.block, anc + (s,)))
+            else:
+                kids = stmt_children(s)
+                if kids:
+                    anc2 = anc + (s,)
+                    for k in reversed(kids):
+                        push((k, anc2))
+
+    def block(self, name: str, primitive: str = "get_block") -> Located:
+        """The BlockRealize of the block called ``name`` (ScheduleError if absent)."""
+        loc = self.blocks.get(name)
+        if loc is None:
+            raise ScheduleError(
+                f"{primitive}: no block named {name!r} in the function; blocks are "
+                f"{self.order}"
+            )
+        return loc
+
+    def loop(self, loop_var: Var, primitive: str = "get_loops") -> Located:
+        """The For whose loop variable is ``loop_var`` (ScheduleError if absent)."""
+        loc = self.loops.get(loop_var)
+        if loc is None:
+            raise ScheduleError(
+                f"{primitive}: loop {loop_var.name} is not in the function (a later "
+                "primitive such as split, fuse or compute_at removed it)"
+            )
+        return loc
+
+
+_INDEX_CACHE: dict[int, FuncIndex] = {}
+_INDEX_CACHE_SIZE = 256
+
+
+def index(func: PrimFunc) -> FuncIndex:
+    """The (cached) :class:`FuncIndex` of ``func``."""
+    ix = _INDEX_CACHE.get(id(func))
+    if ix is not None and ix.func is func:
+        _INDEX_CACHE[id(func)] = _INDEX_CACHE.pop(id(func))  # most recently used last
+        return ix
+    ix = FuncIndex(func)
+    if len(_INDEX_CACHE) >= _INDEX_CACHE_SIZE:
+        del _INDEX_CACHE[next(iter(_INDEX_CACHE))]
+    _INDEX_CACHE[id(func)] = ix  # holds ``func``, so its id cannot be reused meanwhile
+    return ix
+
+
 def find_block(func: PrimFunc, name: str, primitive: str = "get_block") -> Located:
     """The BlockRealize of the block called ``name`` (raises ScheduleError if absent)."""
-    for loc in walk(func):
-        s = loc.stmt
-        if isinstance(s, BlockRealize) and s.block.name_hint == name:
-            return loc
-    names = [loc.stmt.block.name_hint for loc in walk(func) if isinstance(loc.stmt, BlockRealize)]
-    raise ScheduleError(f"{primitive}: no block named {name!r}; blocks are {names}")
+    return index(func).block(name, primitive)
 
 
 def find_loop(func: PrimFunc, loop_var: Var, primitive: str = "get_loops") -> Located:
     """The For whose loop variable is ``loop_var`` (raises ScheduleError if absent)."""
-    for loc in walk(func):
-        s = loc.stmt
-        if isinstance(s, For) and s.loop_var is loop_var:
-            return loc
-    raise ScheduleError(f"{primitive}: loop {loop_var.name} is not in the function (removed?)")
+    return index(func).loop(loop_var, primitive)
 
 
 def all_blocks(func: PrimFunc) -> list[Located]:
     """Every BlockRealize in pre-order (the root block first)."""
-    return [loc for loc in walk(func) if isinstance(loc.stmt, BlockRealize)]
+    ix = index(func)
+    return [ix.blocks[n] for n in ix.order]
+
+
+def fresh_block_name(func: PrimFunc, base: str) -> str:
+    """``base`` if no block has that name, else ``base_1``, ``base_2``, ... (the first free)."""
+    taken = index(func).blocks
+    if base not in taken:
+        return base
+    k = 1
+    while f"{base}_{k}" in taken:
+        k += 1
+    return f"{base}_{k}"
 
 
 def with_child(parent: Stmt, old: Stmt, new: Stmt | None) -> Stmt:

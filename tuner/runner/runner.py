@@ -29,7 +29,9 @@ class RunnerResult:
 class RunnerFuture:
     """A result that may not be ready yet: ``done()`` polls, ``result()`` waits."""
 
-    def __init__(self, f_done: Callable[[], bool], f_result: Callable[[], RunnerResult] | None = None):
+    def __init__(
+        self, f_done: Callable[[], bool], f_result: Callable[[], RunnerResult] | None = None
+    ):
         self._f_done = f_done
         self._f_result = f_result
 

@@ -1,0 +1,70 @@
+"""The LLVM IR the code generator prints: calling convention, attributes, vector code,
+loop metadata, and AVX-512 machine code for vectorized loops."""
+
+from __future__ import annotations
+
+import re
+
+import llvmlite.binding as llvm
+import pytest
+from codegen_helpers import block, elementwise, loop, matmul, root
+
+from onnxtune import tir
+from onnxtune.compile.codegen_llvm import codegen_llvm
+from onnxtune.tir.transform import lower
+
+
+def _ir(func, features: str = "") -> str:
+    return codegen_llvm({"main": lower(func)}, features=features)
+
+
+def test_calling_convention_and_noalias():
+    text = _ir(matmul(4, 5, 6))
+    assert re.search(r'define void @"main"\(ptr %"args"\)', text)
+    compute = re.search(r'define internal void @"main\.compute"\((.*)\)', text).group(1)
+    assert compute.count("noalias") == 3
+    assert "dereferenceable(96)" in compute  # A: 4 x 6 float32
+    assert "llvm.fmuladd.f32" in text
+
+
+def test_vector_code_and_masks():
+    fns = {"y": (lambda x: tir.exp(x) * 2.0 + x, "float32")}
+    text = _ir(elementwise(fns, ["float32"], 37, 16))
+    assert "<16 x float>" in text
+    assert "llvm.masked.load.v16f32" in text and "llvm.masked.store.v16f32" in text
+    assert "call float @\"expf\"" not in text  # the fast exp is inline IR
+
+
+def test_unroll_metadata_is_a_distinct_self_reference():
+    """pragma_unroll_explicit=0 leaves auto-unrolled loops to LLVM's full unroll."""
+    m, n = 3, 8
+    a = tir.decl_buffer((m, n), "float32", "A")
+    i, j, vi, vj = tir.Var("i"), tir.Var("j"), tir.Var("vi"), tir.Var("vj")
+    br = block("A", [(vi, m, False), (vj, n, False)], [i, j],
+               tir.BufferStore(a, a[vi, vj] + 1.0, (vi, vj)))
+    for explicit in (0, 1):
+        ann = {"pragma_auto_unroll_max_step": 16, "pragma_unroll_explicit": explicit}
+        text = _ir(tir.PrimFunc((a,), root(loop(i, m, loop(j, n, br), annotations=ann))))
+        mt = re.search(r"!llvm\.loop (!\d+)", text)
+        if explicit:
+            assert mt is None  # the j loop was expanded in TIR
+            continue
+        node = mt.group(1)
+        assert re.search(rf"^{node} = distinct !{{{node}, ", text, re.MULTILINE)
+        assert "llvm.loop.unroll.full" in text
+
+
+@pytest.mark.skipif("+avx512f" not in llvm.get_host_cpu_features().flatten(),
+                    reason="the host has no AVX-512")
+def test_vectorized_loop_uses_zmm():
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    features = llvm.get_host_cpu_features().flatten()
+    fns = {"y": (lambda a, b: a * b + 1.0, "float32")}
+    text = _ir(elementwise(fns, ["float32", "float32"], 64, 16), features)
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+    mod = llvm.parse_assembly(text)
+    mod.verify()
+    asm = tm.emit_assembly(mod)
+    assert re.search(r"%zmm\d+", asm)

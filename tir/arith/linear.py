@@ -1,0 +1,119 @@
+"""The canonical linear form of integer expressions: ``Σ coef·atom + base``, the shared
+integer constants, and a structural "unchanged?" check."""
+
+from __future__ import annotations
+
+from ..expr import BinaryOp, FloatImm, IntImm, PrimExpr, Var
+from ..functor import node_fields
+from .fold import int_info, wrap_int
+
+
+class Sum:
+    """``Σ terms[atom] · atom + base`` over Python ints; never mutated once built."""
+
+    __slots__ = ("terms", "base")
+
+    def __init__(self, terms: dict[PrimExpr, int], base: int):
+        self.terms = terms
+        self.base = base
+
+
+EMPTY: dict[PrimExpr, int] = {}
+
+
+def sum_add(x: Sum, y: Sum) -> Sum:
+    if not y.terms:
+        return x if y.base == 0 else Sum(x.terms, x.base + y.base)
+    if not x.terms:
+        return Sum(y.terms, x.base + y.base)
+    t = dict(x.terms)
+    for k, c in y.terms.items():
+        n = t.get(k, 0) + c
+        if n:
+            t[k] = n
+        else:
+            del t[k]
+    return Sum(t, x.base + y.base)
+
+
+def sum_scale(x: Sum, k: int) -> Sum:
+    if k == 1:
+        return x
+    if k == 0:
+        return Sum(EMPTY, 0)
+    return Sum({t: c * k for t, c in x.terms.items()}, x.base * k)
+
+
+def sum_sub(x: Sum, y: Sum) -> Sum:
+    return sum_add(x, sum_scale(y, -1))
+
+
+# Constants are immutable, so one IntImm per (value, dtype) is shared by every call.
+_CONSTS: dict[tuple[int, str], IntImm] = {}
+
+
+def const_int(value: int, dtype: str) -> IntImm:
+    """The shared IntImm for ``value`` wrapped to ``dtype``."""
+    value = wrap_int(value, dtype)
+    key = (value, dtype)
+    c = _CONSTS.get(key)
+    if c is None:
+        if len(_CONSTS) > 50000:
+            _CONSTS.clear()
+        c = _CONSTS[key] = IntImm(value, dtype)
+    return c
+
+
+
+
+def is_index_int(dtype: str) -> bool:
+    return dtype[0] in "iu" and dtype != "bool"
+
+
+def signed_coef(k: int, dtype: str) -> int:
+    """A coefficient as the signed value of its width (so ``x - 1`` prints as such)."""
+    bits = int_info(dtype)[0]
+    k &= (1 << bits) - 1
+    return k - (1 << bits) if k >> (bits - 1) else k
+
+
+def keep_identity(orig: PrimExpr, new: PrimExpr) -> PrimExpr:
+    """``orig`` itself when ``new`` has the same structure, else ``new`` (so callers can
+    tell "unchanged" by identity)."""
+    if orig is new:
+        return orig
+    cls = type(orig)
+    if cls is not type(new):
+        return new
+    if cls is IntImm or cls is FloatImm:
+        same = orig.dtype == new.dtype and repr(orig.value) == repr(new.value)
+        return orig if same else new
+    if cls is Var:
+        return new
+    for name in node_fields(cls):
+        a, b = getattr(orig, name), getattr(new, name)
+        if a is b:
+            continue
+        if isinstance(a, PrimExpr) and isinstance(b, PrimExpr):
+            if keep_identity(a, b) is not a:
+                return new
+        elif type(a) is tuple and type(b) is tuple and len(a) == len(b):
+            for x, y in zip(a, b, strict=True):
+                if x is not y and not (
+                    isinstance(x, PrimExpr) and isinstance(y, PrimExpr) and keep_identity(x, y) is x
+                ):
+                    return new
+        elif a != b:
+            return new
+    return orig
+
+
+def dtype_of(e: PrimExpr, memo: dict[int, tuple[PrimExpr, str]]) -> str:
+    """``e.dtype`` in amortised O(1): ``BinaryOp.dtype`` walks the whole left operand
+    chain, which makes deep expressions quadratic."""
+    hit = memo.get(id(e))
+    if hit is not None:
+        return hit[1]
+    t = dtype_of(e.a, memo) if isinstance(e, BinaryOp) else e.dtype
+    memo[id(e)] = (e, t)
+    return t
