@@ -1,0 +1,189 @@
+"""onnxtune.frontend.op: the operator library — each graph op name → a TE compute.
+
+``get_op(name)`` returns an :class:`OpDef` whose ``compute(*inputs, **attrs)`` takes
+``te.Tensor`` inputs and plain-Python attributes (ints, floats, bools, strings, tuples),
+builds the TE computation and returns the output tensor (or a tuple of tensors when the
+op has several outputs). ``pattern`` is the op's fusion pattern (TVM's ``OpPatternKind``)
+for FuseOps; ``num_outputs`` is 1 for single-output ops, the fixed count for fixed
+multi-output ops (``topk`` → 2) and ``None`` when it depends on the attributes
+(``split``).
+
+Shapes are static. Broadcasting follows numpy. ``axis`` arguments accept negative values.
+Reductions are single TE reductions (one block with init + update each); conv and matmul
+are one reduction over a padded input, the padding being its own injective stage (as
+TOPI does), so multi-level tiling applies to them.
+
+Op table (inputs → attributes with defaults; P = pattern):
+
+=====================  =====================================================  ==========
+name                   inputs / attributes                                    P
+=====================  =====================================================  ==========
+exp log sqrt rsqrt     (x)                                                    ELEMWISE
+tanh sigmoid erf relu
+abs negative floor
+ceil round reciprocal
+sign logical_not
+hard_swish softplus    (x)                                                    ELEMWISE
+leaky_relu             (x); alpha=0.01                                        ELEMWISE
+elu                    (x); alpha=1.0                                         ELEMWISE
+selu                   (x); alpha=1.67326319..., gamma=1.05070102...          ELEMWISE
+hard_sigmoid           (x); alpha=0.2, beta=0.5                               ELEMWISE
+gelu                   (x); approximate="none" | "tanh"                       ELEMWISE
+clip                   (x); a_min=None, a_max=None (None = unbounded)         ELEMWISE
+astype                 (x); dtype (str)                                       ELEMWISE
+identity               (x)                                                    ELEMWISE
+add subtract multiply  (a, b) numpy broadcasting; divide on ints truncates    BROADCAST
+divide power maximum   toward zero (ONNX Div); floor_mod is Python's %
+minimum equal less     (sign of the divisor; ONNX Mod fmod=0); comparisons
+greater less_equal     and logical ops return bool
+greater_equal
+logical_and logical_or
+floor_mod
+where                  (cond, x, y) broadcasting                              BROADCAST
+nn.conv2d              (data NCHW, weight OIHW); strides=(1,1),               OUT_EWISE_FUSABLE
+                       padding=(0,0,0,0) (top,left,bottom,right; 2-tuple
+                       (ph,pw) accepted), dilation=(1,1), groups=1,
+                       out_dtype=None
+nn.conv1d              (data NCW, weight OIW); strides=(1,), padding=(l,r),   OUT_EWISE_FUSABLE
+                       dilation=(1,), groups=1
+nn.conv3d              (data NCDHW, weight OIDHW); strides, padding=          OUT_EWISE_FUSABLE
+                       (front,top,left,back,bottom,right), dilation, groups
+nn.conv2d_transpose    (data NCHW, weight IOHW [C_in, C_out/groups, kh, kw]);  OUT_EWISE_FUSABLE
+                       strides=(1,1), padding=(0,0,0,0), output_padding=(0,0),
+                       dilation=(1,1), groups=1
+nn.max_pool2d          (data NCHW); pool_size, strides=(1,1), padding=        OUT_EWISE_FUSABLE
+                       (0,0,0,0), dilation=(1,1), ceil_mode=False
+nn.avg_pool2d          (data NCHW); pool_size, strides, padding, dilation,    OUT_EWISE_FUSABLE
+                       ceil_mode=False, count_include_pad=False
+nn.global_avg_pool2d   (data NCHW) → (N, C, 1, 1)                             OUT_EWISE_FUSABLE
+nn.global_max_pool2d   (data NCHW) → (N, C, 1, 1)                             OUT_EWISE_FUSABLE
+matmul                 (a, b) numpy matmul: batch broadcasting, 1-D operands  OUT_EWISE_FUSABLE
+                       (prepended / appended 1 dropped); out_dtype=None
+nn.dense               (data [.., K], weight [N, K]) → data @ weight.T        OUT_EWISE_FUSABLE
+nn.batch_norm          (data, gamma, beta, mean, var); axis=1, epsilon=1e-5   INJECTIVE
+                       (inference: (x - mean) / sqrt(var + eps) * g + b)
+nn.layer_norm          (data, gamma, beta); axes=(-1,), epsilon=1e-5          OPAQUE
+                       (gamma/beta broadcast to the normalized dims; beta
+                       may be omitted by passing None)
+nn.instance_norm       (data N C ..., gamma [C], beta [C]); epsilon=1e-5      OPAQUE
+nn.lrn                 (data NC...); size, alpha=1e-4, beta=0.75, bias=1.0    OPAQUE
+                       (ONNX LRN: alpha / size scaling, channel window)
+nn.softmax             (x); axis=-1                                           OPAQUE
+nn.log_softmax         (x); axis=-1                                           OPAQUE
+reshape                (x); newshape (tuple of ints, fully static, product    INJECTIVE
+                       equal to the input's)
+transpose              (x); axes=None (None = reverse)                        INJECTIVE
+concat                 (*inputs); axis=0                                      INJECTIVE
+split                  (x); indices_or_sections (int = equal sections, or     INJECTIVE
+                       tuple of split indices), axis=0 → tuple of tensors
+strided_slice          (x); begin, end, strides=None, axes=None (ONNX Slice:  INJECTIVE
+                       clamping, negative indices and negative steps)
+take                   (data, indices); axis=0 (ONNX Gather; negative         INJECTIVE
+                       indices wrap)
+gather_elements        (data, indices); axis=0 (negative indices wrap)        INJECTIVE
+broadcast_to           (x); shape                                             BROADCAST
+tile                   (x); reps                                              INJECTIVE
+nn.pad                 (x); pad_width ((before, after) per dim),              INJECTIVE
+                       pad_value=0.0, mode="constant" | "edge" | "reflect"
+image.resize2d         (data NCHW); size=(out_h, out_w), method="nearest" |   INJECTIVE
+                       "linear" | "cubic", coordinate_transformation_mode=
+                       "half_pixel" | "align_corners" | "asymmetric" |
+                       "pytorch_half_pixel" | "tf_half_pixel_for_nn",
+                       nearest_mode="round_prefer_floor" | "round_prefer_ceil"
+                       | "floor" | "ceil", cubic_coeff_a=-0.75,
+                       exclude_outside=False
+sum mean max min prod  (x); axis=None (int, tuple, or None = all),            COMM_REDUCE
+                       keepdims=False
+argmax argmin          (x); axis=0, keepdims=True, select_last_index=False    COMM_REDUCE
+                       → int64
+topk                   (x); k, axis=-1, largest=True, sorted=True →           OPAQUE
+                       (values, indices int64)
+einsum                 (*inputs); subscripts (str, e.g. "bij,bjk->bik")       OUT_EWISE_FUSABLE
+cumsum                 (x); axis=0, exclusive=False, reverse=False            OPAQUE
+=====================  =====================================================  ==========
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from onnxtune.tir import te
+
+
+class OpPattern(IntEnum):
+    """How an op can be fused (TVM's ``OpPatternKind``); smaller fuses more freely."""
+
+    ELEMWISE = 0
+    BROADCAST = 1
+    INJECTIVE = 2
+    COMM_REDUCE = 3
+    OUT_EWISE_FUSABLE = 4
+    TUPLE = 7
+    OPAQUE = 8
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One operator: ``compute(*inputs, **attrs)`` builds its TE and returns the output(s)."""
+
+    name: str
+    compute: Callable[..., te.Tensor | tuple[te.Tensor, ...]]
+    pattern: OpPattern
+    num_outputs: int | None = 1
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register_op(
+    name: str, pattern: OpPattern, num_outputs: int | None = 1
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``fn`` as the compute of op ``name``."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(f"op {name!r} is registered twice")
+        _REGISTRY[name] = OpDef(name, fn, pattern, num_outputs)
+        return fn
+
+    return deco
+
+
+def get_op(name: str) -> OpDef:
+    """The operator ``name``; KeyError listing the known ops if there is none."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown op {name!r}; known ops: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def list_ops() -> list[str]:
+    """Names of all registered ops, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+_LOADED = False
+
+
+def _load() -> None:
+    """Import the modules that register ops (once)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+
+    for mod in _MODULES:
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+_MODULES = ("elemwise", "broadcast")
+
+__all__ = ["OpDef", "OpPattern", "get_op", "list_ops", "register_op"]
