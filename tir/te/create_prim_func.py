@@ -131,7 +131,10 @@ def _lower_compute(op: ComputeOp, block_name: str) -> Stmt:
             init_v = identity(body0.combiner, out.dtype)
         init = BufferStore(out, init_v, spatial)
         body: Stmt = BufferStore(out, value, spatial)
-        reads = _regions([lhs, value, init_v])
+        # as TVM: a reduction block's reads are its inputs only, not the buffer it updates
+        exprs = [src, init_v] if body0.condition is None else [
+            src, substitute(body0.condition, vmap), init_v]
+        reads = tuple(r for r in _regions(exprs) if r.buffer not in outs)
     else:
         values = [substitute(b, vmap) for b in op.body]
         body = seq(*(BufferStore(o, v, spatial) for o, v in zip(outs, values, strict=True)))
