@@ -1,0 +1,149 @@
+"""tune_tir / tune_tasks / compile_tir: the tuning loop end to end on small matmuls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from tuning_standins import FnSpace, InProcessBuilder, InProcessRunner, TileScoreModel
+
+from onnxtune.compile import build
+from onnxtune.tir import testing
+from onnxtune.tuner.builder import Builder, BuilderResult
+from onnxtune.tuner.database import JSONDatabase, MemoryDatabase
+from onnxtune.tuner.search_strategy import EvolutionarySearch, ReplayTrace
+from onnxtune.tuner.search_strategy.search_strategy import module_key
+from onnxtune.tuner.tir_integration import compile_tir, tune_tir
+from onnxtune.tuner.tune import tune_tasks
+from onnxtune.tuner.tune_context import TuneContext
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _evo():
+    return EvolutionarySearch(population_size=24, init_min_unmeasured=4, genetic_num_iters=2)
+
+
+def _tune(work_dir, func, trials, *, builder=None, strategy=None, database="json", seed=1):
+    return tune_tir(func, "llvm", str(work_dir), trials, num_trials_per_iter=4,
+                    builder=builder or InProcessBuilder(), runner=InProcessRunner(),
+                    database=database, cost_model=TileScoreModel(), space=FnSpace(),
+                    strategy=strategy or _evo(), seed=seed, task_scheduler="round-robin")
+
+
+def _check(sch, func, ref):
+    args = testing.make_args(func, seed=4)
+    build(sch.mod)["main"](*args)
+    np.testing.assert_allclose(args[-1], ref(*args[:-1]), rtol=1e-4, atol=1e-4)
+
+
+def test_tune_tir_records_best_schedule_and_logs(tmp_path):
+    func, ref = testing.matmul(64, 64, 64)
+    db = _tune(tmp_path, func, 8)
+    assert isinstance(db, JSONDatabase) and len(db) == 8
+    recs = db.get_all_tuning_records()
+    assert all(r.is_valid() for r in recs)
+    assert len({module_key(r.schedule().mod) for r in recs}) == 8  # nothing measured twice
+    for name in ("database_workload.json", "database_tuning_record.json"):
+        assert os.path.getsize(tmp_path / name) > 0
+    assert os.path.exists(tmp_path / "logs" / "task_0_main.log")
+    assert "round done" in (tmp_path / "logs" / "task_0_main.log").read_text()
+    assert "Total trials: 8" in (tmp_path / "logs" / "tuning_statistics.txt").read_text()
+    sch = compile_tir(db, func, "llvm")
+    best = min(recs, key=lambda r: r.mean_secs())
+    assert module_key(sch.mod) == module_key(best.schedule().mod)
+    _check(sch, func, ref)
+
+
+def test_compile_tir_from_a_fresh_process_and_resume(tmp_path):
+    func, ref = testing.matmul(32, 48, 16)
+    db = _tune(tmp_path, func, 6)
+    want = module_key(compile_tir(db, func, "llvm").mod)
+    code = textwrap.dedent(f"""
+        import json
+        from onnxtune.tir import testing
+        from onnxtune.tuner.database import JSONDatabase
+        from onnxtune.tuner.search_strategy.search_strategy import module_key
+        from onnxtune.tuner.tir_integration import compile_tir
+        db = JSONDatabase(work_dir={str(tmp_path)!r})
+        sch = compile_tir(db, testing.matmul(32, 48, 16)[0], "llvm")
+        print(json.dumps([len(db), module_key(sch.mod)]))
+    """)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    n, key = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (n, key) == (6, want)
+    # a rerun on the same work_dir continues: 6 more trials, none measured again
+    db2 = _tune(tmp_path, func, 12, seed=1)
+    recs = db2.get_all_tuning_records()
+    assert len(recs) == 12
+    assert len({module_key(r.schedule().mod) for r in recs}) == 12
+    _check(compile_tir(db2, func, "llvm"), func, ref)
+
+
+def test_compile_tir_without_records_is_none():
+    func, _ = testing.matmul(16, 16, 16)
+    assert compile_tir(MemoryDatabase(), func, "llvm") is None
+    with pytest.raises(TypeError, match="database must be a Database"):
+        compile_tir("db", func, "llvm")
+
+
+class _FailFor(Builder):
+    """Builds normally except for modules whose first argument has ``shape``."""
+
+    def __init__(self, shape):
+        self.shape, self.inner = shape, InProcessBuilder()
+
+    def build(self, build_inputs):
+        out = []
+        for inp in build_inputs:
+            shape = inp.mod["main"].params[0].static_shape()
+            if tuple(shape) == self.shape:
+                out.append(BuilderResult(None, "segmentation fault (injected)"))
+            else:
+                out.append(self.inner.build([inp])[0])
+        return out
+
+
+def test_a_task_whose_candidates_all_fail_still_spends_its_budget(tmp_path):
+    good, ref = testing.matmul(32, 32, 32)
+    bad, _ = testing.matmul(16, 16, 16)
+    tasks = [TuneContext(f, target="llvm", space_generator=FnSpace(), search_strategy=s,
+                         task_name=n, rand_state=3)
+             for f, s, n in ((good, _evo(), "good"), (bad, ReplayTrace(), "bad"))]
+    db = tune_tasks(tasks=tasks, task_weights=[1.0, 1.0], work_dir=str(tmp_path),
+                    max_trials_global=12, max_trials_per_task=6, num_trials_per_iter=3,
+                    builder=_FailFor((16, 16)), runner=InProcessRunner(), database="memory",
+                    cost_model=TileScoreModel(), task_scheduler="round-robin")
+    recs = db.get_all_tuning_records()
+    assert len(recs) == 12
+    failed = [r for r in recs if not r.is_valid()]
+    assert len(failed) == 6 and all("segmentation fault" in r.error_msg for r in failed)
+    assert compile_tir(db, bad, "llvm") is None
+    _check(compile_tir(db, good, "llvm"), good, ref)
+    assert "build error" in (tmp_path / "logs" / "task_1_bad.log").read_text()
+
+
+def test_tune_tasks_checks_its_arguments(tmp_path):
+    func, _ = testing.matmul(16, 16, 16)
+    ctx = TuneContext(func, target="llvm", space_generator=FnSpace(), search_strategy=_evo())
+    common = {"work_dir": str(tmp_path), "max_trials_global": 4,
+              "builder": InProcessBuilder(), "runner": InProcessRunner()}
+    with pytest.raises(ValueError, match="no tasks"):
+        tune_tasks(tasks=[], task_weights=[], **common)
+    with pytest.raises(ValueError, match="1 tasks but 2 weights"):
+        tune_tasks(tasks=[ctx], task_weights=[1.0, 2.0], **common)
+    with pytest.raises(TypeError, match="database must be a Database"):
+        tune_tasks(tasks=[ctx], task_weights=[1.0], database=42, cost_model=None, **common)
+    with pytest.raises(ValueError, match="has no search_strategy"):
+        tune_tasks(tasks=[TuneContext(func, target="llvm", space_generator=FnSpace())],
+                   task_weights=[1.0], **common)
+    with pytest.raises(ValueError, match="special_space names"):
+        tune_tir(func, "llvm", str(tmp_path), 4, special_space={"nope": FnSpace()})
