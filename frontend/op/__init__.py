@@ -184,6 +184,6 @@ def _load() -> None:
         importlib.import_module(f"{__name__}.{mod}")
 
 
-_MODULES = ("elemwise", "broadcast")
+_MODULES = ("elemwise", "broadcast", "nn", "pool", "reduce", "transform", "image", "misc")
 
 __all__ = ["OpDef", "OpPattern", "get_op", "list_ops", "register_op"]

@@ -123,3 +123,34 @@ def ravel(idx: Sequence[Any], shape: Sequence[int]) -> PrimExpr:
     for i, s in zip(idx, shape, strict=True):
         out = out * int(s) + i if int(s) != 1 else out
     return out
+
+
+def pad_stage(
+    data: te.Tensor,
+    before: Sequence[int],
+    after: Sequence[int],
+    value: PrimExpr,
+    name: str = "pad_temp",
+) -> te.Tensor:
+    """``data`` padded by ``before``/``after`` elements per dimension with ``value`` (an
+    injective stage of its own, as TOPI pads); ``data`` itself when nothing is padded.
+    Negative amounts crop."""
+    shp = shape_of(data)
+    if not any(before) and not any(after):
+        return data
+    out = tuple(s + b + a for s, b, a in zip(shp, before, after, strict=True))
+
+    def f(*i: PrimExpr) -> PrimExpr:
+        conds = []
+        src = []
+        for k, (ik, b) in enumerate(zip(i, before, strict=True)):
+            if b > 0:
+                conds.append(ik >= b)
+            if out[k] - b > shp[k]:
+                conds.append(ik < shp[k] + b)
+            src.append(ik - b if b else ik)
+        if not conds:
+            return data[tuple(src)]
+        return te.if_then_else(te.all(*conds), data[tuple(src)], value)
+
+    return te.compute(out, f, name=name)

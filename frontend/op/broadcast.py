@@ -44,6 +44,12 @@ def _floor_mod(x: PrimExpr, y: PrimExpr) -> PrimExpr:
     return tir_op.floormod(x, y)
 
 
+def _fmod(x: PrimExpr, y: PrimExpr) -> PrimExpr:
+    if dt.is_float(x.dtype):
+        return tir_op.fmod(x, y)
+    return tir_op.truncmod(x, y)
+
+
 def _power(x: PrimExpr, y: PrimExpr) -> PrimExpr:
     if dt.is_float(x.dtype):
         return tir_op.pow(x, cast(x.dtype, y))
@@ -60,6 +66,7 @@ _BINARY: dict[str, Callable[[PrimExpr, PrimExpr], PrimExpr]] = {
     "maximum": tir_op.max,
     "minimum": tir_op.min,
     "floor_mod": _floor_mod,
+    "fmod": _fmod,
     "equal": lambda x, y: x == y,
     "less": lambda x, y: x < y,
     "greater": lambda x, y: x > y,

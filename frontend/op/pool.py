@@ -1,0 +1,167 @@
+"""Pooling: max / average pooling over 1-3 spatial dims (NC...), global pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onnxtune.tir import dtype as dt
+from onnxtune.tir import te
+from onnxtune.tir.expr import PrimExpr, cast, const
+
+from . import OpPattern, register_op
+from ._util import float_dtype, ints, pad_stage, prod, scalar, shape_of
+from .nn import conv_pads
+
+
+def _geometry(data: te.Tensor, pool_size: Any, strides: Any, padding: Any, dilation: Any,
+              ceil_mode: bool, name: str):
+    shp = shape_of(data)
+    nd = len(shp) - 2
+    if nd < 1:
+        raise ValueError(f"{name}: data must be at least 3-d (N, C, ...), got {shp}")
+    k = ints(pool_size, nd, f"{name} pool_size")
+    st = ints(strides, nd, f"{name} strides")
+    dil = ints(dilation, nd, f"{name} dilation")
+    before, after = conv_pads(padding, nd, name)
+    osz, extra = [], []
+    for j in range(nd):
+        span = shp[2 + j] + before[j] + after[j] - dil[j] * (k[j] - 1) - 1
+        if span < 0:
+            raise ValueError(f"{name}: window {k} (dilation {dil}) exceeds the padded input")
+        o = (-(-span // st[j]) if ceil_mode else span // st[j]) + 1
+        # a window may not start in the end padding (ONNX / PyTorch ceil mode rule)
+        if ceil_mode and (o - 1) * st[j] >= shp[2 + j] + before[j]:
+            o -= 1
+        osz.append(o)
+        need = (o - 1) * st[j] + dil[j] * (k[j] - 1) + 1
+        extra.append(max(0, need - (shp[2 + j] + before[j] + after[j])))
+    return shp, nd, k, st, dil, before, after, osz, extra
+
+
+def max_pool(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+             dilation: Any = 1, ceil_mode: bool = False, name: str = "max_pool") -> te.Tensor:
+    """Max over each window; padding holds the dtype's lowest value."""
+    shp, nd, k, st, dil, before, after, osz, extra = _geometry(
+        data, pool_size, strides, padding, dilation, ceil_mode, name)
+    low = (const(float("-inf"), data.dtype) if dt.is_float(data.dtype)
+           else scalar(dt.min_value(data.dtype), data.dtype))
+    pad = pad_stage(data, (0, 0, *before),
+                    (0, 0, *(a + e for a, e in zip(after, extra, strict=True))), low)
+    rs = [te.reduce_axis((0, k[j]), name=f"rv{j}") for j in range(nd)]
+
+    def f(n: PrimExpr, c: PrimExpr, *o: PrimExpr) -> PrimExpr:
+        idx = (n, c, *(o[j] * st[j] + rs[j] * dil[j] for j in range(nd)))
+        return te.max(pad[idx], axis=rs)
+
+    return te.compute((shp[0], shp[1], *osz), f, name=name)
+
+
+def avg_pool(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+             dilation: Any = 1, ceil_mode: bool = False, count_include_pad: bool = False,
+             name: str = "avg_pool") -> te.Tensor:
+    """Mean over each window: a sum block, then a divide by the window's point count (points
+    in the input, or in the explicitly padded input with ``count_include_pad``)."""
+    shp, nd, k, st, dil, before, after, osz, extra = _geometry(
+        data, pool_size, strides, padding, dilation, ceil_mode, name)
+    d = float_dtype(data.dtype)
+    pad = pad_stage(data, (0, 0, *before),
+                    (0, 0, *(a + e for a, e in zip(after, extra, strict=True))),
+                    scalar(0, data.dtype))
+    rs = [te.reduce_axis((0, k[j]), name=f"rv{j}") for j in range(nd)]
+
+    def fsum(n: PrimExpr, c: PrimExpr, *o: PrimExpr) -> PrimExpr:
+        idx = (n, c, *(o[j] * st[j] + rs[j] * dil[j] for j in range(nd)))
+        return te.sum(cast(d, pad[idx]), axis=rs)
+
+    total = te.compute((shp[0], shp[1], *osz), fsum, name=f"{name}_sum")
+
+    def count(j: int, o: PrimExpr) -> PrimExpr:
+        lo, hi = (0, shp[2 + j] + before[j] + after[j]) if count_include_pad else (
+            before[j], before[j] + shp[2 + j])
+        start = o * st[j]
+        if dil[j] == 1:
+            a = te.max(start, lo)
+            b = te.min(start + k[j], hi)
+            return te.max(b - a, 0)
+        # the r in [0, k) with lo <= start + r * d < hi
+        r0 = te.max(te.ceildiv(te.max(lo - start, 0), dil[j]), 0)
+        r1 = te.min(te.floordiv(hi - 1 - start, dil[j]), k[j] - 1)
+        return te.max(r1 - r0 + 1, 0)
+
+    full = all(e == 0 for e in extra) and (
+        count_include_pad or (not any(before) and not any(after)))
+
+    def favg(n: PrimExpr, c: PrimExpr, *o: PrimExpr) -> PrimExpr:
+        if full:
+            cnt: PrimExpr = scalar(prod(k), d)
+        else:
+            cnt = cast(d, _product([count(j, o[j]) for j in range(nd)]))
+        return cast(data.dtype, total[(n, c, *o)] / cnt)
+
+    return te.compute((shp[0], shp[1], *osz), favg, name=name)
+
+
+def _product(xs: list[PrimExpr]) -> PrimExpr:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+for _nd in (1, 2, 3):
+
+    def _mk(nd: int) -> None:
+        def mp(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> te.Tensor:
+            _rank(data, nd, f"nn.max_pool{nd}d")
+            return max_pool(data, pool_size, strides, padding, dilation, ceil_mode,
+                            name=f"max_pool{nd}d")
+
+        def ap(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False,
+               count_include_pad: bool = False) -> te.Tensor:
+            _rank(data, nd, f"nn.avg_pool{nd}d")
+            return avg_pool(data, pool_size, strides, padding, dilation, ceil_mode,
+                            count_include_pad, name=f"avg_pool{nd}d")
+
+        register_op(f"nn.max_pool{nd}d", OpPattern.OUT_EWISE_FUSABLE)(mp)
+        register_op(f"nn.avg_pool{nd}d", OpPattern.OUT_EWISE_FUSABLE)(ap)
+
+    _mk(_nd)
+
+
+def _rank(data: te.Tensor, nd: int, name: str) -> None:
+    if len(shape_of(data)) != nd + 2:
+        raise ValueError(f"{name}: data must be {nd + 2}-d, got shape {shape_of(data)}")
+
+
+def _global(data: te.Tensor, kind: str) -> te.Tensor:
+    shp = shape_of(data)
+    if len(shp) < 3:
+        raise ValueError(f"nn.global_{kind}_pool2d: data must be at least 3-d, got {shp}")
+    sp = shp[2:]
+    out = (shp[0], shp[1], *([1] * len(sp)))
+    d = float_dtype(data.dtype) if kind == "avg" else data.dtype
+
+    def f(n: PrimExpr, c: PrimExpr, *_: PrimExpr) -> PrimExpr:
+        rs = [te.reduce_axis((0, s), name=f"rv{j}") for j, s in enumerate(sp)]
+        v = data[(n, c, *rs)]
+        return te.sum(cast(d, v), axis=rs) if kind == "avg" else te.max(v, axis=rs)
+
+    red = te.compute(out, f, name=f"global_{kind}_pool_{'sum' if kind == 'avg' else 'max'}")
+    if kind == "max":
+        return red
+    inv = scalar(1.0 / prod(sp), d)
+    return te.compute(out, lambda *i: cast(data.dtype, red[i] * inv), name="global_avg_pool")
+
+
+@register_op("nn.global_avg_pool2d", OpPattern.OUT_EWISE_FUSABLE)
+def global_avg_pool2d(data: te.Tensor) -> te.Tensor:
+    """Mean over all spatial dims (any rank >= 3) → (N, C, 1, ...)."""
+    return _global(data, "avg")
+
+
+@register_op("nn.global_max_pool2d", OpPattern.OUT_EWISE_FUSABLE)
+def global_max_pool2d(data: te.Tensor) -> te.Tensor:
+    """Max over all spatial dims (any rank >= 3) → (N, C, 1, ...)."""
+    return _global(data, "max")
