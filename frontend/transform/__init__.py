@@ -1,0 +1,23 @@
+"""Graph passes: constant folding, BatchNorm folding, DCE, legalization, FuseOps, FuseTIR."""
+
+from __future__ import annotations
+
+from .dce import dead_code_elimination
+from .fold_batchnorm import fold_batchnorm
+from .fold_constant import fold_constant
+from .fuse_ops import fuse_ops
+from .fuse_tir import fuse_tir, merge_group
+from .legalize import legalize, op_prim_func
+from .pipeline import optimize
+
+__all__ = [
+    "dead_code_elimination",
+    "fold_batchnorm",
+    "fold_constant",
+    "fuse_ops",
+    "fuse_tir",
+    "legalize",
+    "merge_group",
+    "op_prim_func",
+    "optimize",
+]
