@@ -366,11 +366,13 @@ class Module:
         raise ValueError(f"get_source: unknown format {fmt!r}; accepted: 'll', 'input', 'asm'")
 
     def time_evaluator(self, name: str, number: int = 10, repeat: int = 1,
-                       min_repeat_ms: float = 0.0, cooldown_interval_ms: float = 0.0):
+                       min_repeat_ms: float = 0.0, cooldown_interval_ms: float = 0.0,
+                       f_preproc: Any = None):
         """TVM's ``time_evaluator``: returns ``f(*args) -> ProfileResult``. After one
         warm-up call, each of ``repeat`` measurements runs the function ``number`` times in
         a native loop (``number`` grows until a measurement lasts ``min_repeat_ms``) and
-        records seconds per run."""
+        records seconds per run. ``f_preproc()``, if given, runs (untimed) before each
+        measurement, e.g. to flush the CPU caches."""
         func = self[name]
         if number < 1 or repeat < 1:
             raise ValueError(f"time_evaluator: number ({number}) and repeat ({repeat}) "
@@ -385,6 +387,8 @@ class Module:
                 if r and cooldown_interval_ms > 0:
                     time.sleep(cooldown_interval_ms / 1e3)
                 while True:
+                    if f_preproc is not None:
+                        f_preproc()
                     t0 = time.perf_counter()
                     run(n)
                     dt = time.perf_counter() - t0

@@ -201,14 +201,14 @@ def test_workers_are_recycled(monkeypatch):
     mod, _, _ = tiled_matmul(8, 8, 8)
     builder = LocalBuilder(max_workers=1, f_build=pid_build, f_export=export_timing)
     try:
-        res = builder.build([BuilderInput(mod, "llvm") for _ in range(5)])
+        res = builder.build([BuilderInput(mod, "llvm") for _ in range(3)])
     finally:
         builder.close()
     pids = []
     for r in res:
         with open(os.path.join(os.path.dirname(r.artifact_path), "timing.json")) as f:
             pids.append(json.load(f)[0])
-    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    assert pids[0] == pids[1] != pids[2]  # a new worker after two builds
 
 
 def test_create_local_and_params_travel():
