@@ -24,7 +24,8 @@ from .util import FuncTable
 
 def fuse_tir(mod: IRModule) -> IRModule:
     """Replace every call of a Primitive graph function by a call_tir of its fused PrimFunc."""
-    table = FuncTable(mod)
+    table = FuncTable([n for n, f in mod.functions.items()
+                       if not (isinstance(f, Function) and f.attrs.get("Primitive"))])
     fused: dict[str, str] = {}
     for name, f in mod.functions.items():
         if isinstance(f, Function) and f.attrs.get("Primitive"):
