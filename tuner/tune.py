@@ -124,7 +124,8 @@ def tune_tasks(*, tasks: list[Any], task_weights: list[float], work_dir: str,
 
     A rerun on the same ``work_dir`` with the JSON database continues where the previous
     run stopped: trials already recorded count against the budgets and are not measured
-    again."""
+    again. ``post_optimization=True`` then runs a Droplet search of up to 100 more trials
+    around each task's best schedule (an int instead of True sets that number)."""
     if not tasks:
         raise ValueError("tune_tasks: no tasks to tune")
     if len(tasks) != len(task_weights):
@@ -161,7 +162,8 @@ def tune_tasks(*, tasks: list[Any], task_weights: list[float], work_dir: str,
         scheduler.tune(tasks, task_weights, max_trials_global, max_trials_per_task,
                        num_trials_per_iter, builder, runner, callbacks, database, cost_model)
         if post_optimization:
-            from .post_optimization import post_optimize_tasks
+            from .post_optimization import DEFAULT_TRIALS, post_optimize_tasks
 
-            post_optimize_tasks(tasks, database, builder, runner, work_dir)
+            trials = DEFAULT_TRIALS if post_optimization is True else int(post_optimization)
+            post_optimize_tasks(tasks, database, builder, runner, work_dir, trials)
     return database
