@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..function import PrimFunc
 from .flatten_buffer import flatten_buffer
 from .lower_blocks import convert_blocks_to_loops
+from .plan_allocation import compact_allocation, plan_allocation
 from .simplify import simplify
 from .unroll import unroll_loops
 from .verify import debug_enabled, verify_lowered
@@ -20,10 +21,16 @@ Pass = Callable[[PrimFunc], PrimFunc]
 def lowering_passes() -> list[tuple[str, Pass]]:
     """The passes :func:`lower` runs, in order."""
     return [
+        # intermediate buffers allocated at the lowest common ancestor loop/block of their
+        # uses (per-thread scratch inside parallel loops), never inside vectorized/unrolled
+        # loops nor below a loop the writing block reduces over
+        ("plan_allocation", plan_allocation),
         # blocks → plain loops: iter vars replaced by their bindings, predicates become
         # IfThenElse, init runs when every reduce var is at its minimum, alloc_buffers
         # become Allocate at the block, extent-1 loops disappear
         ("convert_blocks_to_loops", convert_blocks_to_loops),
+        # each allocation shrunk to the box its body touches (indices shifted)
+        ("compact_allocation", compact_allocation),
         # UNROLLED loops and loops under pragma_auto_unroll_max_step are expanded
         ("unroll_loops", unroll_loops),
         # N-d buffer accesses → 1-D row-major accesses (storage_align padding included)
@@ -42,11 +49,12 @@ def lower(func: PrimFunc) -> PrimFunc:
     """
     _check_static(func)
     debug = debug_enabled()
-    flat = False
+    flat = blocks_lowered = False
     for name, fn in lowering_passes():
         func = fn(func)
         flat = flat or name == "flatten_buffer"
-        if debug:
+        blocks_lowered = blocks_lowered or name == "convert_blocks_to_loops"
+        if debug and blocks_lowered:  # the verifier checks block-free code only
             verify_lowered(func, stage=name, flat=flat)
     return func
 
