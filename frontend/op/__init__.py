@@ -37,8 +37,8 @@ divide power maximum   toward zero (ONNX Div); floor_mod is Python's %
 minimum equal less     (sign of the divisor; ONNX Mod fmod=0); comparisons
 greater less_equal     and logical ops return bool
 greater_equal
-logical_and logical_or
-floor_mod
+logical_and logical_or  fmod is C fmod / truncated integer remainder
+floor_mod fmod          (ONNX Mod fmod=1)
 where                  (cond, x, y) broadcasting                              BROADCAST
 nn.conv2d              (data NCHW, weight OIHW); strides=(1,1),               OUT_EWISE_FUSABLE
                        padding=(0,0,0,0) (top,left,bottom,right; 2-tuple
@@ -50,17 +50,21 @@ nn.conv3d              (data NCDHW, weight OIDHW); strides, padding=          OU
                        (front,top,left,back,bottom,right), dilation, groups
 nn.conv2d_transpose    (data NCHW, weight IOHW [C_in, C_out/groups, kh, kw]);  OUT_EWISE_FUSABLE
                        strides=(1,1), padding=(0,0,0,0), output_padding=(0,0),
-                       dilation=(1,1), groups=1
+                       dilation=(1,1), groups=1, out_dtype=None
+nn.conv1d_transpose    the same for NCW / NCDHW data (padding: all begins,    OUT_EWISE_FUSABLE
+nn.conv3d_transpose    then all ends)
 nn.max_pool2d          (data NCHW); pool_size, strides=(1,1), padding=        OUT_EWISE_FUSABLE
                        (0,0,0,0), dilation=(1,1), ceil_mode=False
 nn.avg_pool2d          (data NCHW); pool_size, strides, padding, dilation,    OUT_EWISE_FUSABLE
                        ceil_mode=False, count_include_pad=False
-nn.global_avg_pool2d   (data NCHW) → (N, C, 1, 1)                             OUT_EWISE_FUSABLE
-nn.global_max_pool2d   (data NCHW) → (N, C, 1, 1)                             OUT_EWISE_FUSABLE
+nn.max_pool1d/3d       the same for NCW / NCDHW data                          OUT_EWISE_FUSABLE
+nn.avg_pool1d/3d
+nn.global_avg_pool2d   (data NC...) → (N, C, 1, ...) (any rank >= 3)         OUT_EWISE_FUSABLE
+nn.global_max_pool2d   (data NC...) → (N, C, 1, ...) (any rank >= 3)         OUT_EWISE_FUSABLE
 matmul                 (a, b) numpy matmul: batch broadcasting, 1-D operands  OUT_EWISE_FUSABLE
                        (prepended / appended 1 dropped); out_dtype=None
 nn.dense               (data [.., K], weight [N, K]) → data @ weight.T        OUT_EWISE_FUSABLE
-nn.batch_norm          (data, gamma, beta, mean, var); axis=1, epsilon=1e-5   INJECTIVE
+nn.batch_norm          (data, gamma, beta, mean, var); axis=1, epsilon=1e-5   BROADCAST
                        (inference: (x - mean) / sqrt(var + eps) * g + b)
 nn.layer_norm          (data, gamma, beta); axes=(-1,), epsilon=1e-5          OPAQUE
                        (gamma/beta broadcast to the normalized dims; beta
@@ -91,7 +95,9 @@ image.resize2d         (data NCHW); size=(out_h, out_w), method="nearest" |   IN
                        "pytorch_half_pixel" | "tf_half_pixel_for_nn",
                        nearest_mode="round_prefer_floor" | "round_prefer_ceil"
                        | "floor" | "ceil", cubic_coeff_a=-0.75,
-                       exclude_outside=False
+                       exclude_outside=False, scales=None (ONNX's (h, w)
+                       scale factors for the coordinate transform; default
+                       out / in). Resizes the last two dims of any rank >= 2.
 sum mean max min prod  (x); axis=None (int, tuple, or None = all),            COMM_REDUCE
                        keepdims=False
 argmax argmin          (x); axis=0, keepdims=True, select_last_index=False    COMM_REDUCE

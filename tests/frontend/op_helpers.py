@@ -60,16 +60,19 @@ def check(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1
         np.testing.assert_array_equal(got, want)
 
 
-def ort_run(op_type: str, inputs: list[np.ndarray], n_outputs: int = 1, opset: int = 18,
-            **attrs: Any) -> list[np.ndarray]:
-    """Run a single ONNX node with onnxruntime: the reference for ONNX semantics."""
+def ort_run(op_type: str, inputs: list[np.ndarray | None], n_outputs: int = 1,
+            opset: int = 18, **attrs: Any) -> list[np.ndarray]:
+    """Run a single ONNX node with onnxruntime: the reference for ONNX semantics (a None
+    input is an omitted optional input)."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
 
-    names = [f"x{k}" for k in range(len(inputs))]
+    node_in = ["" if a is None else f"x{k}" for k, a in enumerate(inputs)]
+    names = [n for n in node_in if n]
+    inputs = [a for a in inputs if a is not None]
     outs = [f"y{k}" for k in range(n_outputs)]
-    node = helper.make_node(op_type, names, outs, **attrs)
+    node = helper.make_node(op_type, node_in, outs, **attrs)
     vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
           for n, a in zip(names, inputs, strict=True)]
     vo = [onnx.ValueInfoProto(name=n) for n in outs]
