@@ -6,7 +6,7 @@ from typing import Any
 
 from .build import build
 
-__all__ = ["Module", "Target", "build"]
+__all__ = ["Alias", "Call", "Executable", "Module", "Program", "Target", "VirtualMachine", "build"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from .module import Module
 
         return Module
+    if name in ("Alias", "Call", "Executable", "Program", "VirtualMachine"):
+        from . import executable
+
+        return getattr(executable, name)
     raise AttributeError(f"module 'onnxtune.compile' has no attribute {name!r}")
