@@ -850,7 +850,7 @@ def _check_nodes(model: Any, opset: int) -> list[dict[str, Any]]:
     bad = []
     for k, node in enumerate(model.graph.node):
         name = node.name or f"#{k}"
-        entry = {"op_type": node.op_type, "node": name, "opset": opset}
+        entry = {"op_type": node.op_type, "node": name, "opset": opset, "index": k}
         if node.domain not in ("", "ai.onnx"):
             bad.append({**entry, "reason": f"op domain {node.domain!r} is not supported"})
             continue
@@ -975,7 +975,7 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
             out = _call(fn, ctx, args, attrs)
         except _Unsupported as e:
             bad.append({"op_type": node.op_type, "node": name, "opset": opset,
-                        "reason": e.reason})
+                        "index": k, "reason": e.reason})
             poisoned.update(o for o in node.output if o)
             continue
         except (ValueError, TypeError, KeyError, IndexError) as e:
@@ -988,12 +988,12 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
                 continue
             if j >= len(outs):
                 bad.append({"op_type": node.op_type, "node": name, "opset": opset,
-                            "reason": f"output {j} ({oname!r}) is not supported"})
+                            "index": k, "reason": f"output {j} ({oname!r}) is not supported"})
                 poisoned.add(oname)
                 continue
             env[oname] = outs[j]
     if bad:
-        raise UnsupportedOpError(bad)
+        raise UnsupportedOpError(sorted(bad, key=lambda e: e.get("index", -1)))
     outputs = []
     for o in graph.output:
         if o.name not in env:
