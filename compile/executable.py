@@ -33,7 +33,9 @@ from llvmlite import ir
 
 from onnxtune.tir.function import PrimFunc
 
+from . import runtime
 from .memory_plan import ALIGNMENT, Lifetime, MemoryPlan, plan_memory
+from .module import _call as module_call
 
 log = logging.getLogger(__name__)
 
@@ -367,6 +369,9 @@ class VirtualMachine:
         drv = ex.module[DRIVER]
         self._addr, self._raw, self._ptrs_t = drv.address, drv._raw, drv._ptrs_t
         self._parallel = drv._parallel
+        self._note_parallel = runtime.note_parallel_use
+        self._call = module_call
+        self._native = driver == "native"
         if driver == "python":
             self._prepare_python()
 
@@ -394,15 +399,12 @@ class VirtualMachine:
 
     # -- running -------------------------------------------------------------------------
     def _execute(self, arrays: tuple) -> list[np.ndarray]:
-        outs = [np.empty(shape, dtype) for _, shape, dtype in self._outs]
+        empty = np.empty
+        outs = [empty(shape, dtype) for _, shape, dtype in self._outs]
         if self._parallel:
-            from . import runtime
-
-            runtime.note_parallel_use()
-        if self.driver == "native":
-            from .module import _call
-
-            _call(self._addr, (*arrays, *outs, *self._tail), self._raw, self._ptrs_t)
+            self._note_parallel()
+        if self._native:
+            self._call(self._addr, (*arrays, *outs, *self._tail), self._raw, self._ptrs_t)
         else:
             self._run_python(arrays, outs)
         if self._simple:

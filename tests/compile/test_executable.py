@@ -214,3 +214,22 @@ def test_memory_plan_reuses_disjoint_lifetimes():
     assert plan.arena_bytes == 2 * 1024 < plan.total_bytes
     with pytest.raises(ValueError, match="unique"):
         plan_memory([Lifetime("a", 1, 0, 0), Lifetime("a", 1, 1, 1)])
+
+
+def test_scheduled_parallel_kernel_in_a_program():
+    from onnxtune.tir import Schedule
+
+    func = _matmul(64, 32, 48)
+    sch = Schedule(func)
+    i, j, _ = sch.get_loops(sch.get_sblock("mm"))
+    io, _ = sch.split(i, [None, 8])
+    _, ji = sch.split(j, [None, 16])
+    sch.parallel(io)
+    sch.vectorize(ji)
+    w = np.random.default_rng(5).standard_normal((32, 48)).astype(np.float32)
+    prog = Program([("a", (64, 32), "float32")], {"w": w},
+                   {"mm": sch.mod["main"], "relu": _relu(64, 48)},
+                   [("mm", ["a", "w", "t"]), ("relu", ["t", "y"])], [("y", "y")])
+    vm = VirtualMachine(Executable.build(prog))
+    a = np.random.default_rng(6).standard_normal((64, 32)).astype(np.float32)
+    np.testing.assert_allclose(vm["main"](a), np.maximum(a @ w, 0), rtol=1e-5, atol=1e-5)
