@@ -34,3 +34,13 @@ class ScheduleRule:
 
 
 PyScheduleRule = ScheduleRule
+
+
+def target_num_cores(context: Any) -> int:
+    """The core count of the context's target (the host's when there is no target)."""
+    target = getattr(context, "target", None)
+    if target is not None:
+        return int(target.num_cores)
+    from onnxtune.compile.target import host_num_cores
+
+    return int(host_num_cores())

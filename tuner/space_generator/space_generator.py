@@ -23,11 +23,11 @@ class SpaceGenerator:
         from ..postproc import Postproc
         from ..schedule_rule import ScheduleRule
 
-        if self.sch_rules is None or self.sch_rules == "default":
+        if _unset(self.sch_rules):
             self.sch_rules = ScheduleRule.create(kind)
-        if self.postprocs is None or self.postprocs == "default":
+        if _unset(self.postprocs):
             self.postprocs = Postproc.create(kind)
-        if self.mutator_probs is None or self.mutator_probs == "default":
+        if _unset(self.mutator_probs):
             self.mutator_probs = Mutator.create(kind)
         for x in list(self.sch_rules) + list(self.postprocs) + list(self.mutator_probs):
             x._initialize_with_tune_context(context)
@@ -55,6 +55,11 @@ class SpaceGenerator:
             },
             "SpaceGenerator", kind, *args, **kwargs,
         )
+
+
+def _unset(x: Any) -> bool:
+    """None, "default" or "from-target" (TVM's spelling): take the target's defaults."""
+    return x is None or (isinstance(x, str) and x in ("default", "from-target"))
 
 
 PySpaceGenerator = SpaceGenerator
