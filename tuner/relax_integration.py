@@ -1,0 +1,232 @@
+"""MetaSchedule-graph integration: extract tasks from a model, tune them, compile the model.
+
+TVM's names and arguments (``extract_tasks``, ``extracted_tasks_to_tune_contexts``,
+``tune_relax``, ``compile_relax``) over onnxtune's graph IR: the module may come straight
+from ``frontend.from_onnx``; the passes it needs (constant folding, BatchNorm folding,
+legalization, FuseOps, FuseTIR) run here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from onnxtune.tir import IRModule, PrimFunc
+from onnxtune.tir.module_equality import find_anchor_block, module_equal, module_hash
+
+from .database import Database
+from .database.database import check_module_equality
+from .tir_integration import _space_for, _strategy_for
+from .tune import tune_tasks
+from .tune_context import TuneContext
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractedTask:
+    """A distinct tuning task: ``mod`` (``{"main": PrimFunc}``) stands for the functions in
+    ``dispatched``, which together run ``weight`` times per model execution."""
+
+    task_name: str
+    mod: IRModule
+    target: Any
+    dispatched: list[IRModule]
+    weight: int
+    #: the graph module's PrimFunc names this task covers (one per dispatched module)
+    func_names: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"ExtractedTask({self.task_name!r}, weight={self.weight}, "
+                f"dispatched={len(self.dispatched)})")
+
+
+def prepare(mod: Any, params: dict[str, Any] | None = None) -> Any:
+    """The graph module in fused call_tir form (runs the frontend passes if needed), with
+    ``layout_free_buffers`` attached to PrimFuncs whose weights are constants."""
+    from onnxtune.compile.graph_build import needs_passes
+    from onnxtune.frontend.transform import optimize
+
+    if params:
+        raise NotImplementedError(
+            "extract_tasks(params=...): bind parameters at import instead (from_onnx keeps "
+            "initializers as constants)")
+    if needs_passes(mod):
+        mod = optimize(mod)
+    return attach_layout_free_buffers(mod)
+
+
+def _call_sites(mod: Any) -> dict[str, list[Any]]:
+    from onnxtune.frontend.ir import CallTIR
+
+    sites: dict[str, list[Any]] = {}
+    for b in mod["main"].bindings:
+        if isinstance(b.value, CallTIR) and isinstance(mod[b.value.func], PrimFunc):
+            sites.setdefault(b.value.func, []).append(b.value)
+    return sites
+
+
+def attach_layout_free_buffers(mod: Any) -> Any:
+    """Mark, on each called PrimFunc, the parameters that receive a constant at every call
+    site (weights): RewriteLayout may repack those once at compile time (TVM's
+    AttachAttrLayoutFreeBuffers)."""
+    from onnxtune.frontend.ir import Constant
+
+    funcs = dict(mod.functions)
+    changed = False
+    for name, calls in _call_sites(mod).items():
+        pf = funcs[name]
+        free = [i for i in range(len(calls[0].args))
+                if all(isinstance(c.args[i], Constant) for c in calls)]
+        if free and list(pf.attrs.get("layout_free_buffers", [])) != free:
+            funcs[name] = pf.with_attr("layout_free_buffers", free)
+            changed = True
+    return type(mod)(funcs) if changed else mod
+
+
+def extract_tasks(mod: Any, target: Any, params: dict[str, Any] | None = None,
+                  module_equality: str = "structural") -> list[ExtractedTask]:
+    """The distinct tuning tasks of a graph module, by ``module_equality``:
+
+    - ``"structural"``: functions equal up to names are one task;
+    - ``"ignore-tensor"``: also ignoring the values of constant tensors inside them;
+    - ``"anchor-block"``: functions whose anchor blocks (their heaviest reduction) are
+      equal share one task, whatever their epilogues; functions without an anchor block
+      are grouped structurally.
+
+    A task's weight is how many times its functions are called per model run.
+    """
+    from onnxtune.compile.target import Target
+
+    check_module_equality(module_equality)
+    target = target if isinstance(target, Target) else Target(target)
+    mod = prepare(mod, params)
+    groups: dict[int, list[tuple[IRModule, list[str], int]]] = {}
+    order: list[tuple[int, int]] = []
+    for name, calls in _call_sites(mod).items():
+        pf = mod[name]
+        if pf.attrs.get("op_name") in ("reshape", "identity"):
+            continue  # aliases at run time: no kernel to tune
+        one = IRModule({"main": pf})
+        mode = module_equality
+        if mode == "anchor-block" and find_anchor_block(pf) is None:
+            mode = "structural"
+        h = module_hash(one, mode)
+        bucket = groups.setdefault(h, [])
+        for k, (rep, names, _) in enumerate(bucket):
+            if module_equal(rep, one, mode):
+                names.append(name)
+                bucket[k] = (rep, names, bucket[k][2] + len(calls))
+                break
+        else:
+            bucket.append((one, [name], len(calls)))
+            order.append((h, len(bucket) - 1))
+    tasks = []
+    for h, k in order:
+        rep, names, weight = groups[h][k]
+        tasks.append(ExtractedTask(names[0], rep, target, [IRModule({"main": mod[n]})
+                                                          for n in names], weight, names))
+    return tasks
+
+
+def extracted_tasks_to_tune_contexts(
+    extracted_tasks: list[ExtractedTask], work_dir: str, space: Any = "post-order-apply",
+    strategy: Any = "evolutionary", num_threads: Any = "physical", seed: int | None = None,
+) -> tuple[list[TuneContext], list[float]]:
+    """TuneContexts (one per task) and their weights."""
+    del work_dir  # logs are set up by tune_tasks
+    n = len(extracted_tasks)
+    contexts = [TuneContext(t.mod, target=t.target, space_generator=_space_for(space, n),
+                            search_strategy=_strategy_for(strategy, n), task_name=t.task_name,
+                            rand_state=-1 if seed is None else seed, num_threads=num_threads)
+                for t in extracted_tasks]
+    return contexts, [float(t.weight) for t in extracted_tasks]
+
+
+def tune_relax(mod: Any, params: dict[str, Any] | None, target: Any, work_dir: str,
+               max_trials_global: int, max_trials_per_task: int | None = None,
+               op_names: list[str] | None = None, *, num_trials_per_iter: int = 64,
+               builder: Any = "local", runner: Any = "local", database: Any = "json",
+               cost_model: Any = "xgb", measure_callbacks: Any = "default",
+               task_scheduler: Any = "gradient", space: Any = "post-order-apply",
+               strategy: Any = "evolutionary", seed: int | None = None,
+               module_equality: str = "structural",
+               post_optimization: bool | None = False) -> Database:
+    """Extract the tasks of ``mod`` and tune them; returns the database. ``op_names`` keeps
+    only tasks whose name contains one of them."""
+    tasks = extract_tasks(mod, target, params, module_equality=module_equality)
+    if op_names:
+        tasks = [t for t in tasks if any(o in t.task_name for o in op_names)]
+        if not tasks:
+            raise ValueError(f"tune_relax: no task matches op_names={op_names}")
+    contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, space, strategy,
+                                                         seed=seed)
+    return tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
+                      max_trials_global=max_trials_global,
+                      max_trials_per_task=max_trials_per_task,
+                      num_trials_per_iter=num_trials_per_iter, builder=builder, runner=runner,
+                      database=database, cost_model=cost_model,
+                      measure_callbacks=measure_callbacks, task_scheduler=task_scheduler,
+                      module_equality=module_equality, post_optimization=post_optimization)
+
+
+def schedule_from_database(database: Database | None, target: Any,
+                           fallback: Callable[[PrimFunc], PrimFunc] | None = None,
+                           stats: dict[str, int] | None = None
+                           ) -> Callable[[PrimFunc], PrimFunc]:
+    """A ``schedule_fn`` for the graph builder: the database's best schedule of a function;
+    else, under anchor-block equality, the anchor task's trace applied to it
+    (``trace_apply``); else ``fallback`` (the default schedule). ``stats`` counts each
+    outcome ("tuned", "anchor", "default")."""
+    from onnxtune.tir.schedule import Schedule
+
+    from .trace_apply import schedule_using_anchor_trace
+
+    counts = stats if stats is not None else {}
+
+    def bump(k: str) -> None:
+        counts[k] = counts.get(k, 0) + 1
+
+    def schedule_fn(pf: PrimFunc) -> PrimFunc:
+        one = IRModule({"main": pf})
+        rec = None
+        if database is not None:
+            try:
+                rec = database.query_tuning_record(one, target, "main")
+            except Exception as e:  # noqa: BLE001 - a bad record must not stop compilation
+                logger.warning("database query failed for a kernel: %s", e)
+        if rec is not None:
+            exact = module_equal(rec.workload.mod, one, "structural")
+            sch = Schedule(one)
+            try:
+                if exact:
+                    rec.trace.apply_to_schedule(sch, remove_postproc=False)
+                else:
+                    schedule_using_anchor_trace(sch, rec.trace, target)
+                bump("tuned" if exact else "anchor")
+                return sch.func
+            except Exception as e:  # noqa: BLE001 - fall back to the default schedule
+                logger.warning("replaying the tuned trace failed (%s); using the default "
+                               "schedule", e)
+        bump("default")
+        return fallback(pf) if fallback is not None else pf
+
+    return schedule_fn
+
+
+def compile_relax(database: Database | None, mod: Any, target: Any,
+                  params: dict[str, Any] | None = None, enable_warning: bool = False,
+                  stats: dict[str, int] | None = None) -> Any:
+    """Compile a graph module into an Executable, each kernel scheduled from ``database``
+    (see :func:`schedule_from_database`), the rest with the default schedule."""
+    from onnxtune.compile.graph_build import build_graph, default_schedule_fn
+    from onnxtune.compile.target import Target
+
+    del enable_warning
+    target = target if isinstance(target, Target) else Target(target)
+    mod = prepare(mod, params)
+    default = default_schedule_fn()
+    fallback = (lambda pf: default(pf, target)) if default is not None else None
+    return build_graph(mod, target, schedule_from_database(database, target, fallback, stats))
