@@ -64,7 +64,7 @@ def _cap_unroll(inst, inputs, attrs, decision):
 
 def sample(space: Schedule, func, seed: int, provider=_cap_unroll) -> Schedule:
     """A random program of the design space: its trace replayed without decisions."""
-    sch = Schedule(func, seed=seed)
+    sch = Schedule(func, seed=seed * 2654435761 % (2**31 - 1))  # spread small seeds
     Trace(space.trace.insts, {}).apply_to_schedule(sch, remove_postproc=True,
                                                   decision_provider=provider)
     return sch
