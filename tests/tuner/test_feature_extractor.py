@@ -193,3 +193,26 @@ def test_docs_are_generated_from_the_table():
         "onnxtune.tuner.feature_extractor.per_store_feature docs/features.md")
     for name in PerStoreFeature(extract_workload=True).feature_names:
         assert f"`{name}`" in text
+
+
+def test_fused_loop_non_affine_indices():
+    """C[f // 12, f % 12] over a fused loop f: floordiv/floormod indices go through
+    interval bounds and finite differences."""
+    func, _ = testing.matmul(8, 12, 6)
+    sch = Schedule(func)
+    i, j, k = sch.get_loops(sch.get_sblock("C"))
+    sch.reorder(k, i, j)
+    sch.fuse(i, j)
+    ext = PerStoreFeature()
+    upd = ext.extract_func(sch)[1]
+    assert raw(upd, ext, "num_loops") == pytest.approx(2)
+    # C read and write: 2 each, A[f // 12, k] and B[k, f % 12]: 1 each
+    assert raw(upd, ext, "int_div_mod") == pytest.approx(576 * 6)
+    slots = {round(raw(upd, ext, f"B{b}.unique_bytes")): b for b in range(3)}
+    c = slots[8 * 12 * 4]  # C: the whole buffer
+    assert raw(upd, ext, f"B{c}.inner_stride") == pytest.approx(1)  # f -> f + 1
+    b = slots[6 * 12 * 4]  # B[k, f % 12]: contiguous in f as well
+    assert raw(upd, ext, f"B{b}.inner_stride") == pytest.approx(1)
+    a = slots[8 * 6 * 4]  # A[f // 12, k]: 0 between f = 0 and 1
+    assert raw(upd, ext, f"B{a}.inner_stride") == 0
+    assert raw(upd, ext, f"B{a}.reuse_loop_multiple_read") == 0  # f moves A

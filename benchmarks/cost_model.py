@@ -1,0 +1,136 @@
+"""Feature extraction speed and cost-model ranking quality on measured matmul schedules.
+
+    python benchmarks/cost_model.py [--size 256] [--cands 150] [--train 100] [--seed 0]
+
+1. PerStoreFeature on a tiled, vectorized, parallel conv2d (1×64×56×56, 64 3×3 filters,
+   cache_write + decompose_reduction + auto-unroll): median milliseconds per candidate.
+2. ``--cands`` random schedules of a ``size``³ float32 matmul (tiles i0 j0 k0 i1 k1 j1 j2
+   from sample_perfect_tile, random vectorize / parallel / unroll), each built and timed
+   (median of 3 runs); XGBModel, MLPModel and RandomModel are trained on the first
+   ``--train`` and rank the rest: Spearman correlation with the measured throughput and
+   a-peak@8 (mean true throughput of the model's top 8 / best).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def conv2d_candidate():
+    from onnxtune.tir import testing
+    from onnxtune.tir.schedule import Schedule
+
+    func, _ = testing.conv2d_nchw(1, 64, 56, 56, 64, 3, 3, padding=1)
+    sch = Schedule(func, seed=1)
+    b = sch.get_sblock("conv2d_nchw")
+    n, k, h, w, rc, ry, rx = sch.get_loops(b)
+    k0, k1 = sch.split(k, sch.sample_perfect_tile(k, 2))
+    h0, h1 = sch.split(h, sch.sample_perfect_tile(h, 2))
+    w0, w1 = sch.split(w, [None, 8])
+    sch.reorder(n, k0, h0, w0, rc, ry, rx, k1, h1, w1)
+    sch.vectorize(w1)
+    outer = sch.fuse(n, k0)
+    sch.parallel(outer)
+    sch.annotate(outer, "pragma_auto_unroll_max_step", 64)
+    cw = sch.cache_write(b, 0, "global")
+    sch.reverse_compute_at(cw, w0)
+    sch.decompose_reduction(b, rc)
+    return sch
+
+
+def matmul_candidate(func, seed: int):
+    from onnxtune.tir.schedule import Schedule
+
+    rng = np.random.default_rng(seed)
+    sch = Schedule(func, seed=seed)
+    b = sch.get_sblock("C")
+    i, j, k = sch.get_loops(b)
+    i0, i1 = sch.split(i, sch.sample_perfect_tile(i, 2, max_innermost_factor=64))
+    j0, j1, j2 = sch.split(j, sch.sample_perfect_tile(j, 3, max_innermost_factor=32))
+    k0, k1 = sch.split(k, sch.sample_perfect_tile(k, 2, max_innermost_factor=64))
+    sch.reorder(i0, j0, k0, i1, k1, j1, j2)
+    if rng.integers(3):
+        sch.vectorize(j2)
+    if rng.integers(2):
+        sch.parallel(i0)
+    if rng.integers(3) == 0:
+        sch.unroll(j1)
+    return sch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--cands", type=int, default=150)
+    ap.add_argument("--train", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from onnxtune.compile import build
+    from onnxtune.tir import testing
+    from onnxtune.tuner.cost_model import MLPModel, RandomModel, XGBModel
+    from onnxtune.tuner.cost_model.metric import average_peak_score, spearman
+    from onnxtune.tuner.feature_extractor.per_store_feature import PerStoreFeature
+    from onnxtune.tuner.runner.runner import RunnerResult
+    from onnxtune.tuner.search_strategy.search_strategy import MeasureCandidate
+
+    ext = PerStoreFeature()
+    sch = conv2d_candidate()
+    rows = ext.extract_func(sch).shape[0]
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        ext.extract_func(sch)
+        times.append(time.perf_counter() - t)
+    print(f"feature extraction, tiled conv2d ({rows} stores, {ext.feature_vector_length} "
+          f"features): {statistics.median(times) * 1e3:.2f} ms per candidate (median of 200)")
+
+    n = args.size
+    func, _ = testing.matmul(n, n, n)
+    scheds = [matmul_candidate(func, args.seed * 100000 + s) for s in range(args.cands)]
+    t = time.perf_counter()
+    ext.extract_from(None, scheds)
+    print(f"feature extraction, matmul candidates: "
+          f"{(time.perf_counter() - t) / len(scheds) * 1e3:.2f} ms per candidate")
+
+    rng = np.random.default_rng(args.seed)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    c = np.zeros((n, n), np.float32)
+    lat = []
+    t0 = time.perf_counter()
+    for s in scheds:
+        mod = build(s.mod)
+        timer = mod.time_evaluator("main", number=1, repeat=3, min_repeat_ms=10)
+        lat.append(statistics.median(timer(a, b, c).results))
+    lat = np.array(lat)
+    print(f"measured {len(lat)} matmul {n}^3 candidates in {time.perf_counter() - t0:.0f} s: "
+          f"{2 * n**3 / lat.min() / 1e9:.1f} .. {2 * n**3 / lat.max() / 1e9:.2f} GFLOPS")
+
+    cands = [MeasureCandidate(s, []) for s in scheds]
+    tr, te = slice(0, args.train), slice(args.train, None)
+    y = lat[te].min() / lat[te]
+    res = [RunnerResult([float(x)], None) for x in lat[tr]]
+    print(f"{'model':8s} {'spearman':>9s} {'a-peak@8':>9s} {'fit s':>6s}")
+    for name, model in [("xgb", XGBModel(num_warmup_samples=0, seed=args.seed)),
+                        ("mlp", MLPModel(num_warmup_samples=0, seed=args.seed))]:
+        t = time.perf_counter()
+        model.update(None, cands[tr], res)
+        fit = time.perf_counter() - t
+        p = model.predict(None, cands[te])
+        print(f"{name:8s} {spearman(p, y):9.3f} {average_peak_score(p, y, 8):9.3f} {fit:6.2f}")
+    rs = [RandomModel(seed=s).predict(None, cands[te]) for s in range(20)]
+    print(f"{'random':8s} {np.mean([spearman(p, y) for p in rs]):9.3f} "
+          f"{np.mean([average_peak_score(p, y, 8) for p in rs]):9.3f}   (mean of 20 seeds)")
+
+
+if __name__ == "__main__":
+    main()
