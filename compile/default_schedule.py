@@ -1,0 +1,419 @@
+"""The untuned schedule: a heuristic, structure-driven schedule for any PrimFunc.
+
+``default_schedule(func, target)`` is what a PrimFunc without a tuning record compiles
+with, so a model never runs on naive loops. It looks only at the block structure (iter
+var kinds, bindings, the buffers each block reads and writes), never at operator names:
+
+1. **Inline.** A spatial block that writes an intermediate buffer and whose consumers are
+   all spatial is inlined into them (``compute_inline``); producers feeding a reduction
+   (padding before a convolution, say) stay materialized — each of their elements is
+   read many times by the reduction.
+2. **Reductions with a vectorizable output axis** (matmul, batch_matmul, conv2d,
+   depthwise conv, pooling, a fused conv+bias+relu): the output's last axis ``v`` is
+   split by the vector width and vectorized; a second spatial axis ``r`` that the
+   broadcast operand depends on (the rows of A, the output channels of the kernel) is
+   tiled by a few rows; the ``r × v`` register tile runs innermost, under the reduction
+   loops, unrolled, with its accumulators in a local buffer (``cache_write``, or the
+   intermediate the epilogue reads) written back — through the epilogue, which is
+   ``reverse_compute_at`` the tile — right after the reduction. The outer spatial loops
+   are fused and run in parallel.
+3. **Other reductions** (softmax, layer norm, reductions over the contiguous axis): the
+   outer spatial loops are fused and parallel.
+4. **Spatial blocks** (elementwise, broadcast, injective): all loops fused, split by the
+   vector width, the inner part vectorized when the output is contiguous along it, the
+   outer part parallel.
+
+Every step is tried on a copy of the schedule and dropped if a primitive refuses it, so
+an unknown structure falls back to fewer transformations (down to the function
+unchanged); schedule primitives preserve semantics, so results never change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from onnxtune.tir.expr import BufferLoad, IterType, PrimExpr, Var
+from onnxtune.tir.function import PrimFunc
+from onnxtune.tir.functor import collect_vars, post_order_visit
+from onnxtune.tir.schedule import Schedule, ScheduleError
+from onnxtune.tir.schedule.primitives import queries
+from onnxtune.tir.schedule.tree import find_block, index
+from onnxtune.tir.stmt import Block, BlockRealize
+
+log = logging.getLogger(__name__)
+
+#: below this many output elements a loop nest is not worth a parallel launch
+MIN_PARALLEL_ELEMENTS = 4096
+#: below this many multiply-adds a reduction runs serially
+MIN_PARALLEL_WORK = 32768
+#: accumulators (vector registers) a register tile may use
+REGISTER_BUDGET = 16
+#: the fused parallel loop should have at least this many iterations per thread
+CHUNKS_PER_THREAD = 4
+
+
+def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
+    """The heuristic schedule of ``func`` for ``target`` (a ``Target``, its string, or None
+    for the host). Returns a PrimFunc computing exactly what ``func`` computes."""
+    from .target import Target
+
+    tgt = Target("llvm") if target is None else (
+        target if isinstance(target, Target) else Target(target))
+    sch = Schedule(func)
+    planner = _Planner(sch, tgt)
+    planner.run()
+    return planner.sch.func
+
+
+# ----------------------------------------------------------------------------------------
+# block facts
+
+
+@dataclass
+class _Facts:
+    name: str
+    realize: BlockRealize
+    block: Block
+    spatial: list[tuple[Var, int]]  # (iter var, extent), in order
+    reduce: list[tuple[Var, int]]
+    trivial: bool  # every iter var bound to its own loop, in order, same extents
+    loads: list[BufferLoad]
+    out_indices: tuple[PrimExpr, ...]
+    out_dtype: str
+
+    @property
+    def is_reduction(self) -> bool:
+        return bool(self.reduce)
+
+
+def _const(e: PrimExpr) -> int | None:
+    v = getattr(e, "value", None)
+    return v if isinstance(v, int) else None
+
+
+def _facts(sch: Schedule, name: str) -> _Facts | None:
+    loc = find_block(sch.func, name)
+    realize = loc.stmt
+    if not isinstance(realize, BlockRealize):
+        return None
+    block = realize.block
+    spatial, reduce = [], []
+    for iv in block.iter_vars:
+        ext = _const(iv.dom.extent)
+        if ext is None or _const(iv.dom.min) != 0:
+            return None
+        if iv.iter_type == IterType.DATA_PAR:
+            spatial.append((iv.var, ext))
+        elif iv.iter_type == IterType.COMM_REDUCE:
+            reduce.append((iv.var, ext))
+        else:
+            return None
+    loops = loc.loops()
+    trivial = len(loops) == len(block.iter_vars) and all(
+        value is lp.loop_var and _const(lp.extent) == _const(iv.dom.extent)
+        for value, lp, iv in zip(realize.iter_values, loops, block.iter_vars, strict=True)
+    )
+    loads: list[BufferLoad] = []
+    post_order_visit(block.body, lambda n: loads.append(n) if isinstance(n, BufferLoad) else None)
+    if len(block.writes) != 1:
+        return None
+    store = _the_store(block)
+    if store is None:
+        return None
+    return _Facts(name, realize, block, spatial, reduce, trivial, loads, store.indices,
+                  store.buffer.dtype)
+
+
+def _the_store(block: Block):
+    from onnxtune.tir.stmt import BufferStore
+
+    stores: list[BufferStore] = []
+    post_order_visit(block.body, lambda n: stores.append(n) if isinstance(n, BufferStore)
+                     else None)
+    return stores[0] if len(stores) == 1 else None
+
+
+def _divisor_at_most(n: int, cap: int) -> int:
+    for d in range(min(n, cap), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+# ----------------------------------------------------------------------------------------
+# the planner
+
+
+class _Planner:
+    def __init__(self, sch: Schedule, target: Any):
+        self.sch = sch
+        self.target = target
+        self.threads = max(1, int(getattr(target, "num_cores", 1) or 1))
+        self.done: set[str] = set()
+
+    # -- helpers --------------------------------------------------------------------------
+    def attempt(self, what: str, fn: Callable[[Schedule], Any]) -> Any:
+        """Run ``fn`` on a copy; keep the copy if it succeeds. Returns fn's result or None."""
+        trial = self.sch.copy()
+        try:
+            out = fn(trial)
+        except (ScheduleError, ValueError, NotImplementedError) as err:
+            log.debug("default_schedule: %s skipped: %s", what, err)
+            return None
+        self.sch = trial
+        return True if out is None else out
+
+    def params(self) -> set:
+        return set(self.sch.func.params)
+
+    def blocks(self) -> list[str]:
+        ix = index(self.sch.func)
+        root = self.sch.func.body
+        names = list(ix.order)
+        if isinstance(root, BlockRealize) and names and names[0] == root.block.name_hint:
+            names = names[1:]
+        return names
+
+    def lanes(self, dtype: str) -> int:
+        try:
+            return max(1, self.target.vector_lanes(dtype))
+        except (ValueError, AttributeError):
+            return 4
+
+    # -- driver ---------------------------------------------------------------------------
+    def run(self) -> None:
+        self.inline()
+        for name in self.blocks():
+            if name in self.done or name not in index(self.sch.func).blocks:
+                continue
+            facts = _facts(self.sch, name)
+            if facts is None or not facts.trivial:
+                continue
+            if facts.is_reduction:
+                if not self.tile_reduction(facts):
+                    self.parallel_outer(facts)
+            else:
+                self.spatial(facts)
+            self.done.add(name)
+
+    # -- 1. inlining ----------------------------------------------------------------------
+    def inline(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for name in self.blocks():
+                facts = _facts(self.sch, name)
+                if facts is None or facts.is_reduction:
+                    continue
+                out_buf = facts.block.writes[0].buffer
+                if out_buf in self.params():
+                    continue
+                cnames = queries.get_consumers(self.sch.func, name)
+                if not cnames or any(
+                    (cf := _facts(self.sch, c)) is None or cf.is_reduction for c in cnames
+                ):
+                    continue
+                if self.attempt(f"compute_inline {name}",
+                                lambda s, n=name: s.compute_inline(s.get_block(n))):
+                    changed = True
+
+    # -- 2. tiled reductions --------------------------------------------------------------
+    def _vector_axis(self, f: _Facts) -> int | None:
+        """Position (in ``f.spatial``) of the axis to vectorize: the variable that is the
+        output's last index, indexing the last dimension of some input and no other."""
+        if not f.out_indices:
+            return None
+        last = f.out_indices[-1]
+        pos = next((k for k, (v, _) in enumerate(f.spatial) if last is v), None)
+        if pos is None:
+            return None
+        var = f.spatial[pos][0]
+        contiguous = False
+        for ld in f.loads:
+            if not ld.indices:
+                continue
+            for k, idx in enumerate(ld.indices):
+                if var in collect_vars(idx):
+                    if k != len(ld.indices) - 1:
+                        return None
+                    contiguous = True
+        return pos if contiguous else None
+
+    def _register_axis(self, f: _Facts, vpos: int) -> int | None:
+        """A spatial axis (not the vector one) that an operand without the vector axis
+        depends on — tiling it reuses each vector load for several accumulators."""
+        vvar = f.spatial[vpos][0]
+        best, best_ext = None, 1
+        for k, (var, ext) in enumerate(f.spatial):
+            if k == vpos or ext <= 1:
+                continue
+            for ld in f.loads:
+                used = set().union(*(collect_vars(i) for i in ld.indices)) if ld.indices else set()
+                if vvar not in used and var in used and ext > best_ext:
+                    best, best_ext = k, ext
+        return best
+
+    def tile_reduction(self, f: _Facts) -> bool:
+        spatial_total = 1
+        for _, e in f.spatial:
+            spatial_total *= e
+        red_total = 1
+        for _, e in f.reduce:
+            red_total *= e
+        vpos = self._vector_axis(f)
+        if vpos is None or spatial_total < 2 * self.lanes(f.out_dtype):
+            return False
+        lanes = self.lanes(f.out_dtype)
+        vext = f.spatial[vpos][1]
+        if vext % lanes == 0:
+            v = lanes
+        else:
+            v = next((d for d in (lanes // 2, lanes // 4) if d >= 4 and vext % d == 0), 0)
+            if not v:
+                v = vext if vext < lanes else lanes
+        nvec = -(-vext // v)
+        u = _divisor_at_most(nvec, 4 if v == lanes else 8) if vext % v == 0 else 1
+        rpos = self._register_axis(f, vpos)
+        r = 1
+        if rpos is not None:
+            r = _divisor_at_most(f.spatial[rpos][1], max(1, REGISTER_BUDGET // u))
+        parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
+        out = self.attempt(
+            f"tile {f.name}", lambda s: self._tile(s, f, vpos, v, u, rpos, r, parallel))
+        if isinstance(out, str) and out:
+            self.done.add(out)  # the epilogue now lives in the tile
+        return out is not None
+
+    def _tile(self, s: Schedule, f: _Facts, vpos: int, v: int, u: int, rpos: int | None,
+              r: int, parallel: bool) -> str:
+        blk = s.get_block(f.name)
+        loops = s.get_loops(blk)
+        ns = len(f.spatial)
+        sp, rd = loops[:ns], loops[ns:]
+        outer, inner = [], []
+        for k, lp in enumerate(sp):
+            ext = f.spatial[k][1]
+            if k == vpos:
+                if u * v >= ext and ext <= v:
+                    inner_v = [lp]
+                    outer_v = []
+                else:
+                    parts = s.split(lp, [None, u, v]) if u > 1 else s.split(lp, [None, v])
+                    outer_v, inner_v = [parts[0]], list(parts[1:])
+                outer += outer_v
+                vec_loops = inner_v
+            elif k == rpos and r > 1:
+                o, i = s.split(lp, [None, r])
+                outer.append(o)
+                inner.insert(0, i)
+            else:
+                outer.append(lp)
+        s.reorder(*outer, *rd, *inner, *vec_loops)
+        anchor = outer[-1] if outer else None
+        out_buf = f.block.writes[0].buffer
+        epilogue = None
+        if anchor is not None:
+            if out_buf in set(s.func.params):
+                wb = s.cache_write(blk, 0, "local")
+                s.reverse_compute_at(wb, anchor)
+                epilogue = wb
+            else:
+                consumers = s.get_consumers(blk)
+                if len(consumers) == 1:
+                    s.reverse_compute_at(consumers[0], anchor)
+                    epilogue = consumers[0]
+        for lp in inner:
+            s.unroll(lp)
+        if len(vec_loops) == 2:
+            s.unroll(vec_loops[0])
+        s.vectorize(vec_loops[-1])
+        if epilogue is not None:
+            _vectorize_inner(s, epilogue, v)
+        if parallel and outer:
+            _parallel_prefix(s, outer, self.threads)
+        if rd:  # last: parallel and vectorize want the reduction block whole
+            init = s.decompose_reduction(blk, rd[0])
+            _vectorize_inner(s, init, v)
+        return s.get(epilogue).name_hint if epilogue is not None else ""
+
+    # -- 3. other reductions --------------------------------------------------------------
+    def parallel_outer(self, f: _Facts) -> None:
+        total = 1
+        for _, e in f.spatial:
+            total *= e
+        work = total
+        for _, e in f.reduce:
+            work *= e
+        if self.threads < 2 or total < 2 or work < MIN_PARALLEL_WORK:
+            return
+
+        def go(s: Schedule) -> None:
+            loops = s.get_loops(s.get_block(f.name))[:len(f.spatial)]
+            _parallel_prefix(s, loops, self.threads)
+
+        self.attempt(f"parallel {f.name}", go)
+
+    # -- 4. spatial blocks ----------------------------------------------------------------
+    def spatial(self, f: _Facts) -> None:
+        total = 1
+        for _, e in f.spatial:
+            total *= e
+        if total <= 1:
+            return
+        lanes = self.lanes(f.out_dtype)
+        contiguous = bool(f.out_indices) and f.out_indices[-1] is f.spatial[-1][0]
+        par = self.threads > 1 and total >= MIN_PARALLEL_ELEMENTS
+        inner_ext = f.spatial[-1][1]
+
+        def go(s: Schedule) -> None:
+            loops = s.get_loops(s.get_block(f.name))
+            outer = list(loops[:-1])
+            vec = None
+            if contiguous and inner_ext >= lanes:
+                o, vec = s.split(loops[-1], [None, lanes])
+                outer.append(o)
+            elif contiguous and inner_ext > 1:
+                vec = loops[-1]
+            else:
+                outer.append(loops[-1])
+            if vec is not None:
+                s.vectorize(vec)
+            if par and outer:
+                fused = s.fuse(*outer) if len(outer) > 1 else outer[0]
+                s.parallel(fused)
+
+        if not self.attempt(f"spatial {f.name}", go) and par:
+            self.parallel_outer(f)
+
+def _vectorize_inner(s: Schedule, blk, v: int) -> None:
+    """Vectorize the innermost loop of ``blk`` by ``v`` lanes when that divides it."""
+    loops = s.get_loops(blk)
+    if not loops:
+        return
+    inner = loops[-1]
+    ext = _const(s.get(inner).extent)
+    if ext is None or ext < 2:
+        return
+    if ext == v:
+        s.vectorize(inner)
+    elif ext % v == 0:
+        _, i = s.split(inner, [None, v])
+        s.vectorize(i)
+
+
+def _parallel_prefix(s: Schedule, loops: list, threads: int) -> None:
+    """Fuse the leading loops until there are enough iterations for every thread, then
+    mark the fused loop parallel."""
+    take, prod = [], 1
+    for lp in loops:
+        take.append(lp)
+        prod *= _const(s.get(lp).extent) or 1
+        if prod >= threads * CHUNKS_PER_THREAD:
+            break
+    if prod < 2:
+        return
+    fused = s.fuse(*take) if len(take) > 1 else take[0]
+    s.parallel(fused)

@@ -1,0 +1,114 @@
+"""compile.default_schedule: the untuned schedule never changes results (every workload of
+tir.testing, prime/odd shapes, shapes of 1) and does tile, vectorize and parallelize the
+loop nests it recognizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from onnxtune.compile import build, runtime
+from onnxtune.compile.default_schedule import default_schedule
+from onnxtune.tir import testing
+from onnxtune.tir.functor import post_order_visit
+from onnxtune.tir.stmt import For, ForKind
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    runtime.set_num_threads(2)
+    yield
+    runtime.set_num_threads(None)
+
+
+def _check(func, ref, seed: int = 0):
+    sched = default_schedule(func, "llvm -num-cores=2")
+    testing.check_workload(sched, ref, run=lambda f, *a: build(f)["main"](*a), seed=seed,
+                           rtol=1e-4 if func.params[-1].dtype == "float32" else None,
+                           atol=1e-4 if func.params[-1].dtype == "float32" else None)
+    return sched
+
+
+def _kinds(func) -> set[ForKind]:
+    kinds: set[ForKind] = set()
+    post_order_visit(func.body, lambda n: kinds.add(n.kind) if isinstance(n, For) else None)
+    return kinds
+
+
+@pytest.mark.parametrize("name", sorted(testing.WORKLOADS))
+def test_every_workload_matches_numpy(name):
+    func, ref = testing.WORKLOADS[name]()
+    _check(func, ref)
+
+
+EDGE = {
+    "matmul_1x1x1": lambda: testing.matmul(1, 1, 1),
+    "matmul_prime": lambda: testing.matmul(17, 37, 13),
+    "matmul_row": lambda: testing.matmul(1, 100, 33),
+    "matmul_col": lambda: testing.matmul(67, 1, 5),
+    "matmul_big_odd": lambda: testing.matmul(97, 131, 70),
+    "batch_matmul_odd": lambda: testing.batch_matmul(3, 19, 23, 11),
+    "dense_batch1": lambda: testing.dense(1, 61, 43),
+    "conv2d_prime": lambda: testing.conv2d_nchw(1, 3, 13, 11, 7, 3, 3, padding=1),
+    "conv2d_stride2_odd": lambda: testing.conv2d_nchw(2, 5, 17, 19, 9, 3, 3, stride=2,
+                                                      padding=1),
+    "conv2d_1x1": lambda: testing.conv2d_nchw(1, 16, 7, 7, 24, 1, 1),
+    "conv2d_1x1_spatial1": lambda: testing.conv2d_nchw(1, 8, 1, 1, 4, 1, 1),
+    "conv_bias_relu_odd": lambda: testing.conv2d_bias_relu(1, 6, 15, 23, 10, 3, 3,
+                                                           padding=1),
+    "depthwise_odd": lambda: testing.depthwise_conv2d_nchw(1, 5, 19, 17, 3, 3, padding=1),
+    "max_pool_odd": lambda: testing.max_pool2d(1, 3, 23, 29, kernel=3, stride=2, padding=1),
+    "avg_pool_1": lambda: testing.avg_pool2d(1, 1, 2, 2, kernel=2, stride=2),
+    "softmax_1": lambda: testing.softmax(1, 1),
+    "softmax_odd": lambda: testing.softmax(37, 101),
+    "layer_norm_odd": lambda: testing.layer_norm(31, 67),
+    "add_broadcast_big": lambda: testing.add((7, 33, 129), (33, 1)),
+    "relu_big_prime": lambda: testing.relu(3, 4999),
+    "transpose_big": lambda: testing.transpose((33, 65, 17), (2, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE))
+def test_edge_shapes_match_numpy(name):
+    func, ref = EDGE[name]()
+    _check(func, ref, seed=1)
+
+
+def test_matmul_is_tiled_vectorized_parallel():
+    func, ref = testing.matmul(128, 96, 64)
+    sched = _check(func, ref)
+    assert {ForKind.PARALLEL, ForKind.VECTORIZED, ForKind.UNROLLED} <= _kinds(sched)
+
+
+def test_conv_bias_relu_epilogue_in_the_tile():
+    """The fused conv+bias+relu: the bias add is inlined into the relu, which is computed
+    per register tile right after the reduction (no full-size intermediate)."""
+    func, ref = testing.conv2d_bias_relu(1, 8, 12, 16, 16, 3, 3, padding=1)
+    sched = _check(func, ref)
+    from onnxtune.tir.schedule.tree import index
+
+    names = list(index(sched).order)
+    assert "T_add" not in names  # inlined
+    assert {ForKind.PARALLEL, ForKind.VECTORIZED} <= _kinds(sched)
+    from onnxtune.tir.stmt import Allocate
+    from onnxtune.tir.transform import lower
+
+    sizes = {}
+    post_order_visit(lower(sched).body, lambda n: sizes.__setitem__(
+        n.buffer.name, n.buffer.shape[0].value) if isinstance(n, Allocate) else None)
+    assert sizes["conv2d_nchw"] < 16 * 12 * 16  # a per-tile accumulator
+
+
+def test_elementwise_is_vectorized_and_parallel():
+    func, ref = testing.relu(8, 64, 64)
+    sched = _check(func, ref)
+    assert {ForKind.PARALLEL, ForKind.VECTORIZED} <= _kinds(sched)
+
+
+def test_unknown_structure_is_left_working():
+    """A reduction whose output axis is not contiguous in any input (softmax's row max)
+    only gets its outer loop parallel; a tiny function gets no parallel launch."""
+    func, ref = testing.softmax(64, 512)
+    sched = _check(func, ref)
+    assert ForKind.PARALLEL in _kinds(sched)
+    tiny, tref = testing.add((2,), (2,))
+    assert ForKind.PARALLEL not in _kinds(_check(tiny, tref))
