@@ -170,11 +170,11 @@ class Executable:
         return [(n, self.slots[s].shape, self.slots[s].dtype) for n, s in self.program.outputs]
 
     def export_library(self, path: str) -> None:
-        """Not available yet: exporting an executable to one loadable file is a later issue."""
-        raise NotImplementedError(
-            f"Executable.export_library({path!r}): exporting compiled executables is not "
-            f"implemented yet (kernels, driver, plan and constants would need an object-code "
-            f"container); keep the Executable in memory or rebuild it")
+        """Write this executable to one file that ``onnxtune.load(path)`` reads back in a
+        process with only numpy and llvmlite (see :mod:`.export`)."""
+        from .export import export_executable
+
+        export_executable(self, path)
 
     def __repr__(self) -> str:
         return (f"<Executable {len(self.kernel_names)} kernels, {len(self.calls)} calls, "
