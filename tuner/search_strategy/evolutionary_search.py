@@ -21,8 +21,11 @@ Every candidate is post-processed; one a postprocessor rejects is discarded.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +63,14 @@ class _State:
     ed: int = 0
     num_empty_iters: int = 0
     measured: set[int] = field(default_factory=set)
+    #: replay results by trace (decisions included): a trace met again is not replayed
+    cache: OrderedDict[str, _Member | None] = field(default_factory=OrderedDict)
+    replays: int = 0
+    cache_hits: int = 0
+
+
+def _trace_key(trace: Any) -> str:
+    return json.dumps(trace.as_json(remove_postproc=True), separators=(",", ":"))
 
 
 class EvolutionarySearch(SearchStrategy):
@@ -144,8 +155,10 @@ class EvolutionarySearch(SearchStrategy):
             sample_num = st.max_trials - st.st
             st.ed = st.max_trials
         pop = self.population_size
+        t0, n0, h0 = time.perf_counter(), st.replays, st.cache_hits
         measured = self._pick_best_from_database(int(pop * self.init_measured_ratio))
         unmeasured = self._sample_init_population(pop - len(measured))
+        t1 = time.perf_counter()
         if len(unmeasured) < self.init_min_unmeasured:
             self._log("warning", "only %d random samples of the design space are valid "
                       "(init_min_unmeasured=%d): the search stops", len(unmeasured),
@@ -155,6 +168,10 @@ class EvolutionarySearch(SearchStrategy):
             return None
         bests = self._evolve_with_cost_model(measured + unmeasured, sample_num)
         picks = self._pick_with_eps_greedy(unmeasured, bests, sample_num)
+        self._log("info", "evolutionary search: population %d measured + %d sampled in %.1f s; "
+                  "evolved in %.1f s; %d replays, %d cache hits; picked %d", len(measured),
+                  len(unmeasured), t1 - t0, time.perf_counter() - t1, st.replays - n0,
+                  st.cache_hits - h0, len(picks))
         if not picks:
             st.num_empty_iters += 1
             if st.num_empty_iters >= self.num_empty_iters_before_early_stop:
@@ -167,9 +184,25 @@ class EvolutionarySearch(SearchStrategy):
         getattr(log, level)(msg, *args)
 
     def _replay(self, trace: Any, *, resample: bool) -> _Member | None:
+        """Replay + postprocess ``trace`` (memoized by the trace and its decisions when
+        they are given, since the evolution meets the same programs again and again)."""
+        st = self._state
+        key = None if resample else _trace_key(trace)
+        if key is not None and key in st.cache:
+            st.cache.move_to_end(key)
+            st.cache_hits += 1
+            return st.cache[key]
+        st.replays += 1
         sch = try_replay(self.context.mod, trace, self._fork_seed(), self.postprocs,
                          resample=resample)
-        return None if sch is None else _Member(sch, module_key(sch.mod))
+        m = None if sch is None else _Member(sch, module_key(sch.mod))
+        if key is None and m is not None:
+            key = _trace_key(m.sch.trace)
+        if key is not None:
+            st.cache[key] = m
+            while len(st.cache) > 8 * self.population_size:
+                st.cache.popitem(last=False)
+        return m
 
     def _measured_keys(self) -> set[int]:
         """Hashes of the programs the database already measured for this workload (a
