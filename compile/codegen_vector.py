@@ -7,6 +7,9 @@ vector code over ``<N x T>`` values:
   value is broadcast where combined with vectors);
 * an index affine in the loop variable with stride 1 is a vector load/store at the
   first lane's address;
+* an unmasked load with a small constant stride s (2..4; a strided convolution's input)
+  is one contiguous load of the ``(N-1)·s+1`` elements it spans and a shufflevector
+  picking every s-th;
 * any other index (non-unit or symbolic stride, floordiv/floormod, indirect) is a
   ``llvm.masked.gather`` / ``llvm.masked.scatter``;
 * a condition that varies across lanes (``IfThenElse``, the predicate of a
@@ -53,6 +56,8 @@ from .codegen_intrin import const_like, intrinsic
 log = logging.getLogger(__name__)
 
 MAX_LANES = 512
+#: loads with a constant stride up to this are a wide load plus a shuffle, not a gather
+MAX_SHUFFLE_STRIDE = 4
 
 
 class VectorCodeGen:
@@ -191,8 +196,9 @@ class VectorCodeGen:
         finally:
             self.lanes, self.varying, self.mask, self.vars = saved
 
-    def _access(self, buf, idx: PrimExpr) -> tuple[str, ir.Value]:
-        """Classify an access: ('scalar'|'contiguous', pointer) or ('gather', <N x ptr>)."""
+    def _access(self, buf, idx: PrimExpr, store: bool = False) -> tuple[str, ir.Value]:
+        """Classify an access: ('scalar'|'contiguous'|'strided', pointer) or ('gather',
+        <N x ptr>); 'strided' (loads only) leaves its stride in ``self._stride``."""
         et = ltype(buf.dtype, mem=True)
         base = self.buffer_ptr(buf)
         if not self.is_varying(idx):
@@ -202,6 +208,11 @@ class VectorCodeGen:
         if stride == 1:
             off = self._first_lane_index(idx)
             return "contiguous", self.b.gep(base, [off], source_etype=et)
+        if (not store and stride is not None and 2 <= stride <= MAX_SHUFFLE_STRIDE
+                and self.mask is None):
+            off = self._first_lane_index(idx)
+            self._stride = stride
+            return "strided", self.b.gep(base, [off], source_etype=et)
         if idx.dtype == "int32":
             # GEP sign-extends its indices: 32-bit lanes allow vgatherdps/vscatterdps
             saved, self.index_mode = self.index_mode, True
@@ -228,6 +239,13 @@ class VectorCodeGen:
             passthru = ir.Constant(vt, None)
             if kind == "contiguous" and self.mask is None:
                 v = self.b.load(ptr, typ=vt, align=align.constant)
+            elif kind == "strided":
+                st = self._stride
+                wide = ir.VectorType(et, (n - 1) * st + 1)
+                full = self.b.load(ptr, typ=wide, align=align.constant)
+                v = self.b.shuffle_vector(full, ir.Constant(wide, None),
+                                          ir.Constant(ir.VectorType(I32, n),
+                                                      [k * st for k in range(n)]))
             elif kind == "contiguous":
                 fn = intrinsic(self.b.module, "llvm.masked.load", vt,
                                [PTR, I32, self.mask.type, vt], [vt, PTR])
@@ -242,7 +260,7 @@ class VectorCodeGen:
 
     def vector_store(self, s: BufferStore) -> None:
         buf = s.buffer
-        kind, ptr = self._access(buf, s.indices[0])
+        kind, ptr = self._access(buf, s.indices[0], store=True)
         if kind == "scalar":
             raise ValueError(
                 f"store to {buf.name} in a vectorized loop writes one address from every lane"

@@ -112,3 +112,32 @@ def test_unknown_structure_is_left_working():
     assert ForKind.PARALLEL in _kinds(sched)
     tiny, tref = testing.add((2,), (2,))
     assert ForKind.PARALLEL not in _kinds(_check(tiny, tref))
+
+
+@pytest.mark.parametrize("stride", [2, 3, 4])
+@pytest.mark.parametrize("lanes", [4, 7, 16])
+def test_strided_vector_load(stride, lanes):
+    """Loads with a small constant stride in a vectorized loop (a strided convolution's
+    input under the default schedule) are a wide load plus a shuffle: same values."""
+    import numpy as np
+
+    from onnxtune import tir
+    from onnxtune.tir import BufferStore, PrimFunc, Var
+    from onnxtune.tir.expr import IterType, IterVar, Range
+    from onnxtune.tir.stmt import Block, BlockRealize, true
+
+    m = (lanes - 1) * stride + 4
+    a = tir.decl_buffer((m,), "float32", "A")
+    c = tir.decl_buffer((lanes,), "float32", "C")
+    i, vi = Var("i"), Var("vi")
+    iv = IterVar(Range.from_min_extent(0, lanes), vi, IterType.DATA_PAR)
+    body = BufferStore(c, a[vi * stride + 3] * 2.0, (vi,))
+    blk = Block((iv,), (), (), "T", body)
+    nest = For(i, tir.const(0), tir.const(lanes), ForKind.VECTORIZED,
+               BlockRealize((i,), true(), blk))
+    rblk = Block((), (), (), "root", nest)
+    func = PrimFunc((a, c), BlockRealize((), true(), rblk))
+    x = np.random.default_rng(0).standard_normal(m).astype("float32")
+    out = np.zeros(lanes, "float32")
+    build(func)["main"](x, out)
+    np.testing.assert_array_equal(out, x[3::stride][:lanes] * 2)
