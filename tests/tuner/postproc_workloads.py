@@ -60,7 +60,7 @@ def tiled_matmul(m=64, n=48, k=32, seed=0, decisions=None, unroll=1, parallel=32
 
 
 def tiled_conv2d(seed=0, decisions=None, unroll=2, location=None, layout_free=False,
-                 shape=(1, 8, 9, 9, 16, 3, 3)):
+                 shape=(1, 4, 7, 7, 8, 3, 3)):
     """conv2d NCHW (padding 1): pad_temp at a sampled compute location, the conv block
     tiled S S R S R S over (ff, yy, xx) x (rc, ry, rx), root annotated."""
     f, ref = testing.conv2d_nchw(*shape, padding=1)

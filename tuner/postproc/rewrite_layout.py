@@ -179,7 +179,7 @@ class RewriteLayout(Postproc):
     def apply(self, sch: Any) -> bool:
         try:
             rewrite_layout(sch)
-        except ScheduleError as err:
+        except ValueError as err:  # ScheduleError and arithmetic errors
             log.debug("RewriteLayout rejected the schedule: %s", err)
             return False
         return True

@@ -322,6 +322,6 @@ class RewriteParallelVectorizeUnroll(Postproc):
     def apply(self, sch: Any) -> bool:
         try:
             return rewrite_parallel_vectorize_unroll(sch)
-        except ScheduleError as err:
+        except ValueError as err:  # ScheduleError and arithmetic errors
             log.debug("RewriteParallelVectorizeUnroll rejected the schedule: %s", err)
             return False

@@ -56,7 +56,7 @@ class RewriteReductionBlock(Postproc):
     def apply(self, sch: Any) -> bool:
         try:
             rewrite_reduction_blocks(sch)
-        except ScheduleError as err:
+        except ValueError as err:  # ScheduleError and arithmetic errors
             log.debug("RewriteReductionBlock rejected the schedule: %s", err)
             return False
         return True
