@@ -147,3 +147,42 @@ def test_tune_tasks_checks_its_arguments(tmp_path):
                    task_weights=[1.0], **common)
     with pytest.raises(ValueError, match="special_space names"):
         tune_tir(func, "llvm", str(tmp_path), 4, special_space={"nope": FnSpace()})
+
+
+_DEFAULT_PARTS = ("builder.local_builder", "runner.local_runner", "cost_model.xgb_model",
+                  "space_generator.post_order_apply", "schedule_rule.multi_level_tiling",
+                  "postproc.rewrite_parallel_vectorize_unroll", "mutator.mutate_tile_size")
+
+
+def _have_default_parts() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(f"onnxtune.tuner.{m}") is not None
+               for m in _DEFAULT_PARTS)
+
+
+@pytest.mark.skipif(not _have_default_parts(), reason="the default tuner parts are not built")
+def test_tune_tir_end_to_end_with_the_default_parts(tmp_path):
+    """post-order-apply space, evolutionary search, XGB model, local builder and runner."""
+    from onnxtune.tuner.runner.config import EvaluatorConfig
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+
+    func, ref = testing.matmul(128, 128, 128)
+
+    def run(trials):
+        return tune_tir(
+            func, "llvm", str(tmp_path), trials, num_trials_per_iter=4,
+            runner=LocalRunner(evaluator_config=EvaluatorConfig(number=2, repeat=1,
+                                                                min_repeat_ms=0)),
+            strategy=EvolutionarySearch(population_size=24, init_min_unmeasured=4,
+                                        genetic_num_iters=1),
+            seed=0)
+
+    db = run(8)
+    recs = db.get_all_tuning_records()
+    assert len(recs) == 8 and any(r.is_valid() for r in recs)
+    _check(compile_tir(db, func, "llvm"), func, ref)
+    db = run(12)  # a restart on the same work_dir continues from the 8 records
+    recs = db.get_all_tuning_records()
+    assert len(recs) == 12
+    assert len({module_key(r.schedule().mod) for r in recs}) == 12
