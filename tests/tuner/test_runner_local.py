@@ -180,7 +180,8 @@ def test_argument_allocation_and_cache_flush_helpers():
     assert len(sets) == 2
     a, b, c, d = sets[0]
     assert a.shape == (3, 4) and a.dtype == np.float32 and np.all(np.abs(a) <= 1)
-    assert b.dtype == np.int8 and c.dtype == np.bool_ and d.shape == () and d.dtype == np.float16
+    assert b.dtype == np.int8 and c.dtype == np.bool_ and d.dtype == np.float16
+    assert isinstance(d, np.ndarray) and d.shape == ()
     assert not np.array_equal(sets[0][0], sets[1][0])  # independent sets
     again = alloc_argument_common(info, 2)
     np.testing.assert_array_equal(again[1][0], sets[1][0])  # reproducible (fixed seed)

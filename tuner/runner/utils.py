@@ -79,6 +79,11 @@ def random_fill(dtype: str, shape: Sequence[int], rng: np.random.Generator) -> n
     shape = tuple(int(s) for s in shape)
     if dt == np.bool_:
         return rng.integers(0, 2, size=shape).astype(np.bool_)
+    if dt in (np.float32, np.float64):
+        out = rng.random(shape, dtype=dt)  # [0, 1) drawn in the target dtype: no copy
+        out *= 2
+        out -= 1
+        return out
     if dt.kind == "f":
         return rng.uniform(-1.0, 1.0, size=shape).astype(dt)
     if dt.kind == "u":
