@@ -5,7 +5,8 @@
 For each workload the TE PrimFunc goes through ``compile.default_schedule`` and
 ``compile.build``; onnxruntime runs a one-node ONNX model of the same operator (weights
 as initializers, as in a real model) with ``intra_op_num_threads`` = ``--threads``. Both
-are timed interleaved in the same process; medians and the ratio ours / onnxruntime
+are timed in the same process, one block after the other; medians and the ratio ours /
+onnxruntime
 (lower is better) are printed, next to the naive (unscheduled) build of the same
 PrimFunc.
 """
@@ -104,16 +105,19 @@ def main() -> None:
         got = sess.run(None, feed)[0]
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3,
                                    err_msg=f"{name}: onnxruntime disagrees")
-        evs = {k: m.time_evaluator("main", number=1, repeat=1) for k, m in mods.items()}
-        times: dict[str, list[float]] = {"naive": [], "default": [], "ort": []}
-        naive_reps = max(1, min(args.repeat, 5))
-        for rep in range(args.repeat):
-            if rep < naive_reps:
-                times["naive"].append(evs["naive"](*arrays).mean)
-            times["default"].append(evs["default"](*arrays).mean)
+        # one block each, not interleaved: each runtime's idle threads spin for a while
+        # after a call and would steal the other's cores
+        times: dict[str, list[float]] = {}
+        for key, reps in (("naive", min(args.repeat, 3)), ("default", args.repeat)):
+            ev = mods[key].time_evaluator("main", number=1, repeat=reps)
+            times[key] = list(ev(*arrays).results)
+            time.sleep(0.05)
+        times["ort"] = []
+        for _ in range(args.repeat):
             t0 = time.perf_counter()
             sess.run(None, feed)
             times["ort"].append(time.perf_counter() - t0)
+        time.sleep(0.05)
         med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
         print(f"{name:24s} {med['naive']:9.3f} {med['default']:9.3f} {med['ort']:9.3f} "
               f"{med['default'] / med['ort']:11.2f}")

@@ -80,7 +80,7 @@ class _Facts:
     spatial: list[tuple[Var, int]]  # (iter var, extent), in order
     reduce: list[tuple[Var, int]]
     trivial: bool  # every iter var bound to its own loop, in order, same extents
-    loads: list[BufferLoad]
+    loads: list[BufferLoad]  # of the inputs (the accumulator's own reads left out)
     out_indices: tuple[PrimExpr, ...]
     out_dtype: str
 
@@ -123,6 +123,7 @@ def _facts(sch: Schedule, name: str) -> _Facts | None:
     store = _the_store(block)
     if store is None:
         return None
+    loads = [ld for ld in loads if ld.buffer is not store.buffer]  # not the accumulator
     return _Facts(name, realize, block, spatial, reduce, trivial, loads, store.indices,
                   store.buffer.dtype)
 
@@ -263,10 +264,22 @@ class _Planner:
         red_total = 1
         for _, e in f.reduce:
             red_total *= e
-        vpos = self._vector_axis(f)
-        if vpos is None or spatial_total < 2 * self.lanes(f.out_dtype):
-            return False
         lanes = self.lanes(f.out_dtype)
+        if spatial_total < 2 * lanes:
+            return False
+        vpos = self._vector_axis(f)
+        parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
+        if vpos is None or f.spatial[vpos][1] % lanes:
+            packed = self._packed_axis(f, lanes)
+            if packed is not None:
+                out = self.attempt(f"packed tile {f.name}",
+                                   lambda s: self._tile_packed(s, f, *packed, lanes, parallel))
+                if out is not None:
+                    if isinstance(out, str) and out:
+                        self.done.add(out)
+                    return True
+        if vpos is None:
+            return False
         vext = f.spatial[vpos][1]
         if vext % lanes == 0:
             v = lanes
@@ -280,7 +293,6 @@ class _Planner:
         r = 1
         if rpos is not None:
             r = _divisor_at_most(f.spatial[rpos][1], max(1, REGISTER_BUDGET // u))
-        parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
         out = self.attempt(
             f"tile {f.name}", lambda s: self._tile(s, f, vpos, v, u, rpos, r, parallel))
         if isinstance(out, str) and out:
@@ -339,6 +351,100 @@ class _Planner:
             _vectorize_inner(s, init, v)
         return s.get(epilogue).name_hint if epilogue is not None else ""
 
+    def _packed_axis(self, f: _Facts, lanes: int) -> tuple[int, int, int, int] | None:
+        """(spatial position, output dim, weight read index, weight dim) of an axis to
+        vectorize after packing: a spatial var, a multiple of the vector width, that is a
+        whole index of the output and of exactly one input (the weight: a convolution's
+        output channels, a dense layer's outputs), which no other input depends on, while
+        the weight is reused by at least 8 points of the other spatial axes."""
+        reads = [r.buffer for r in f.block.reads]
+        best = None
+        for k, (var, ext) in enumerate(f.spatial):
+            if ext % lanes or var not in f.out_indices:
+                continue
+            odim = list(f.out_indices).index(var)
+            holders = [ld for ld in f.loads
+                       if any(var in collect_vars(i) for i in ld.indices)]
+            if len({ld.buffer for ld in holders}) != 1:
+                continue
+            ld = holders[0]
+            dims = [d for d, i in enumerate(ld.indices) if var in collect_vars(i)]
+            if len(dims) != 1 or ld.indices[dims[0]] is not var or ld.buffer not in reads:
+                continue
+            wvars = set().union(*(collect_vars(i) for i in ld.indices))
+            reuse = 1
+            for v2, e2 in f.spatial:
+                if v2 not in wvars:
+                    reuse *= e2
+            if reuse < 8:
+                continue
+            cand = (k, odim, reads.index(ld.buffer), dims[0])
+            if best is None or ext > f.spatial[best[0]][1]:
+                best = cand
+        return best
+
+    def _tile_packed(self, s: Schedule, f: _Facts, fpos: int, odim: int, widx: int,
+                     wdim: int, lanes: int, parallel: bool) -> str:
+        blk = s.get_block(f.name)
+        V = lanes  # noqa: N806
+
+        def move_last(d: int):
+            return lambda *ix: (*ix[:d], ix[d] // V, *ix[d + 1:], ix[d] % V)
+
+        wb = s.cache_read(blk, widx, "global")
+        s.transform_layout(wb, ("write", 0), move_last(wdim))
+        out_buf = f.block.writes[0].buffer
+        consumers = [] if out_buf in set(s.func.params) else s.get_consumers(blk)
+        if out_buf in set(s.func.params):
+            epilogue = s.cache_write(blk, 0, "local")
+        elif len(consumers) == 1:
+            epilogue = consumers[0]
+        else:
+            epilogue = None
+        s.transform_layout(blk, ("write", 0), move_last(odim))
+        loops = s.get_loops(blk)
+        ns = len(f.spatial)
+        sp, rd = loops[:ns], loops[ns:]
+        # register tile over the other spatial axes, innermost first
+        budget = REGISTER_BUDGET - 2
+        factors = [1] * ns
+        for k in range(ns - 1, -1, -1):
+            if k == fpos:
+                continue
+            factors[k] = _divisor_at_most(f.spatial[k][1], max(1, budget))
+            budget //= factors[k]
+        nvec = f.spatial[fpos][1] // V
+        fu = _divisor_at_most(nvec, max(1, min(4, (REGISTER_BUDGET - 2) // max(
+            1, _prod(factors)))))
+        outer, inner = [], []
+        for k, lp in enumerate(sp):
+            if k == fpos:
+                o, u, v = s.split(lp, [None, fu, V])
+                outer.append(o)
+                fvec = (u, v)
+            elif factors[k] > 1 and factors[k] < f.spatial[k][1]:
+                o, i = s.split(lp, [None, factors[k]])
+                outer.append(o)
+                inner.append(i)
+            elif factors[k] > 1:
+                inner.append(lp)
+            else:
+                outer.append(lp)
+        s.reorder(*outer, *rd, *inner, *fvec)
+        if epilogue is not None and outer:
+            s.reverse_compute_at(epilogue, outer[-1])
+        for lp in (*inner, fvec[0]):
+            s.unroll(lp)
+        s.vectorize(fvec[1])
+        wl = s.get_loops(wb)
+        if parallel and wl and (_const(s.get(wl[0]).extent) or 1) > 1:
+            s.parallel(wl[0])
+        if parallel and outer:
+            _parallel_prefix(s, outer, self.threads)
+        if rd:
+            s.decompose_reduction(blk, rd[0])
+        return s.get(epilogue).name_hint if epilogue is not None else ""
+
     # -- 3. other reductions --------------------------------------------------------------
     def parallel_outer(self, f: _Facts) -> None:
         total = 1
@@ -387,6 +493,13 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
+
+def _prod(xs: list[int]) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
 
 def _vectorize_inner(s: Schedule, blk, v: int) -> None:
     """Vectorize the innermost loop of ``blk`` by ``v`` lanes when that divides it."""
