@@ -114,7 +114,7 @@ def to_program(mod: IRModule, schedule_fn: Callable[[PrimFunc], PrimFunc] | None
                 slot[id(b.var)] = dst
                 continue
             if v.func not in kernels:
-                kernels[v.func] = schedule_fn(pf) if schedule_fn is not None else pf
+                kernels[v.func] = _schedule(schedule_fn, pf, v.func)
             if isinstance(v.type, TupleType):
                 outs = [names.new(f"{_clean(b.var.name)}_{i}") for i in range(len(v.type.fields))]
                 slot[id(b.var)] = outs
@@ -148,6 +148,19 @@ def to_program(mod: IRModule, schedule_fn: Callable[[PrimFunc], PrimFunc] | None
         seen.add(s)
         outputs.append((name, s))
     return Program(inputs, constants, kernels, calls, outputs)
+
+
+def _schedule(schedule_fn: Callable[[PrimFunc], PrimFunc] | None, func: PrimFunc,
+              name: str) -> PrimFunc:
+    """``schedule_fn(func)``; the unscheduled kernel (with a warning) if scheduling fails."""
+    if schedule_fn is None:
+        return func
+    try:
+        return schedule_fn(func)
+    except Exception as e:  # noqa: BLE001 - a heuristic schedule must not break a build
+        log.warning("schedule_fn failed for kernel %s (%s: %s); using it unscheduled",
+                    name, type(e).__name__, e)
+        return func
 
 
 def _copy_kernel(kernels: dict[str, PrimFunc], t: TensorType) -> str:

@@ -26,6 +26,8 @@ from .ir import Tuple as TupleExpr
 
 __all__ = ["ONNXImportError", "UnsupportedOpError", "from_onnx", "supported_ops"]
 
+#: opsets the importer follows op by op (newer opsets only widen types of the listed ops,
+#: so they are accepted too; anything older than MIN_OPSET is rejected)
 MIN_OPSET, MAX_OPSET = 7, 21
 
 
@@ -283,7 +285,7 @@ def Cast(ctx: Context, x: Expr, *, to: int, saturate: int = 1) -> Expr:
     return ctx.cast(x, dtype) if not isinstance(x, Constant) else ctx.const(x.data.astype(dtype))
 
 
-_SUPPORTED_DTYPES = {"float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+_SUPPORTED_DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
                      "uint16", "uint32", "uint64", "bool"}
 
 
@@ -373,12 +375,24 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
                   output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
                   strides: Sequence[int] | None = None) -> Expr:
     n = ctx.ndim(x) - 2
+    if n == 1:  # as 2-d over (1, L)
+        xs, ws = ctx.shape(x), ctx.shape(w)
+        x2 = ctx.reshape(x, (*xs[:2], 1, xs[2]))
+        w2 = ctx.reshape(w, (*ws[:2], 1, ws[2]))
+        one = lambda v, z: None if v is None else (z, *v)  # noqa: E731
+        p2 = None if pads is None else (0, pads[0], 0, pads[1])
+        y = ConvTranspose(ctx, x2, w2, b, auto_pad=auto_pad, dilations=one(dilations, 1),
+                          group=group, output_padding=one(output_padding, 0),
+                          output_shape=one(output_shape, 1), pads=p2,
+                          strides=one(strides, 1))
+        ys = ctx.shape(y)
+        return ctx.reshape(y, (*ys[:2], ys[3]))
     if n != 2:
-        raise _Unsupported(f"ConvTranspose on a {n}-d input (2-d is supported)")
+        raise _Unsupported(f"ConvTranspose on a {n}-d input (1-d and 2-d are supported)")
     ks = tuple(ctx.shape(w)[2:])
     s = tuple(strides or (1,) * n)
     d = tuple(dilations or (1,) * n)
-    op_ = tuple(output_padding or (0,) * n)
+    op_ = list(output_padding or (0,) * n)
     in_sz = ctx.shape(x)[2:]
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         target = (tuple(output_shape)[-n:] if output_shape is not None
@@ -386,7 +400,9 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
         begin, end = [], []
         for i in range(n):
             total = s[i] * (in_sz[i] - 1) + op_[i] + ((ks[i] - 1) * d[i] + 1) - target[i]
-            total = max(total, 0)
+            if total < 0:  # a larger output than the kernel covers: extra output padding
+                op_[i] -= total
+                total = 0
             if auto_pad == "SAME_UPPER":
                 lo = total // 2
             else:
@@ -398,7 +414,7 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
         p = (0,) * (2 * n)
     else:
         p = _pads_2d(pads, n)
-    out = ctx.emit("nn.conv2d_transpose", x, w, strides=s, padding=p, output_padding=op_,
+    out = ctx.emit("nn.conv2d_transpose", x, w, strides=s, padding=p, output_padding=tuple(op_),
                    dilation=d, groups=group)
     if b is not None:
         out = ctx.emit("add", out, ctx.reshape(b, (ctx.shape(b)[0],) + (1,) * n))
@@ -422,13 +438,23 @@ def InstanceNormalization(ctx: Context, x: Expr, scale: Expr, bias: Expr, *,
 
 
 def LayerNormalization(ctx: Context, x: Expr, scale: Expr, bias: Expr | None = None, *,
-                       axis: int = -1, epsilon: float = 1e-5, stash_type: int = 1) -> Expr:
+                       axis: int = -1, epsilon: float = 1e-5, stash_type: int = 1,
+                       _num_node_outputs: int = 1) -> Expr | list[Expr]:
     nd = ctx.ndim(x)
     a = _axis(axis, nd)
     axes = tuple(range(a, nd))
     if bias is None:
-        return ctx.emit("nn.layer_norm", x, scale, axes=axes, epsilon=epsilon)
-    return ctx.emit("nn.layer_norm", x, scale, bias, axes=axes, epsilon=epsilon)
+        y = ctx.emit("nn.layer_norm", x, scale, axes=axes, epsilon=epsilon)
+    else:
+        y = ctx.emit("nn.layer_norm", x, scale, bias, axes=axes, epsilon=epsilon)
+    if _num_node_outputs == 1:
+        return y
+    # the optional outputs: Mean and InvStdDev over the normalized axes (kept as size 1)
+    mean = ctx.emit("mean", x, axis=axes, keepdims=True)
+    d = ctx.emit("subtract", x, mean)
+    var = ctx.emit("mean", ctx.emit("multiply", d, d), axis=axes, keepdims=True)
+    inv = ctx.emit("rsqrt", ctx.emit("add", var, ctx.scalar(epsilon, var)))
+    return [y, mean, inv]
 
 
 def LRN(ctx: Context, x: Expr, *, size: int, alpha: float = 1e-4, beta: float = 0.75,
@@ -461,8 +487,17 @@ def _pool(ctx: Context, kind: str, x: Expr, auto_pad: str, ceil_mode: int,
           pads: Sequence[int] | None, strides: Sequence[int] | None,
           count_include_pad: int = 0) -> Expr:
     n = ctx.ndim(x) - 2
+    if n == 1:  # as 2-d pooling over (1, L)
+        shp = ctx.shape(x)
+        x2 = ctx.reshape(x, (*shp[:2], 1, shp[2]))
+        ks1, s1, d1 = tuple(kernel_shape), tuple(strides or (1,)), tuple(dilations or (1,))
+        p1 = _auto_pad(auto_pad, shp[2:], ks1, s1, d1, pads)
+        y = _pool(ctx, kind, x2, "NOTSET", ceil_mode, (1, *d1), (1, *ks1),
+                  (0, p1[0], 0, p1[1]), (1, *s1), count_include_pad)
+        ys = ctx.shape(y)
+        return ctx.reshape(y, (*ys[:2], ys[3]))
     if n != 2:
-        raise _Unsupported(f"{kind} pooling on a {n}-d input (2-d is supported)")
+        raise _Unsupported(f"{kind} pooling on a {n}-d input (1-d and 2-d are supported)")
     ks = tuple(kernel_shape)
     s = tuple(strides or (1,) * n)
     d = tuple(dilations or (1,) * n)
@@ -666,11 +701,15 @@ def Resize(ctx: Context, x: Expr, roi: Expr | None = None, scales: Expr | None =
         full = list(shp)
         for a, v in zip(ax, sz, strict=True):
             full[a] = v
+        given_scales = None
     else:
         sc = [float(v) for v in ctx.value(scales, "scales")]
         full = list(shp)
+        all_sc = [1.0] * 4
         for a, v in zip(ax, sc, strict=True):
             full[a] = int(math.floor(shp[a] * v))
+            all_sc[a] = v
+        given_scales = (all_sc[2], all_sc[3])
     if full[0] != shp[0] or full[1] != shp[1]:
         raise _Unsupported("Resize of the batch or channel dimension")
     method = {"nearest": "nearest", "linear": "linear", "cubic": "cubic"}.get(mode)
@@ -679,7 +718,7 @@ def Resize(ctx: Context, x: Expr, roi: Expr | None = None, scales: Expr | None =
     return ctx.emit("image.resize2d", x, size=(full[2], full[3]), method=method,
                     coordinate_transformation_mode=coordinate_transformation_mode,
                     nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a,
-                    exclude_outside=bool(exclude_outside))
+                    exclude_outside=bool(exclude_outside), scales=given_scales)
 
 
 # ----------------------------------------------------------------------------------------
@@ -697,10 +736,35 @@ def _reduce(op: str, first_input_opset: int) -> Callable[..., Expr]:
                 return x
             axes = None
         ax = tuple(axes) if axes is not None else None
+        shp = ctx.shape(x)
+        red = range(len(shp)) if ax is None else [_axis(int(a), len(shp)) for a in ax]
+        if any(shp[a] == 0 for a in red):  # reducing an empty set: the identity value
+            out = [1 if i in red else d for i, d in enumerate(shp)] if keepdims else \
+                [d for i, d in enumerate(shp) if i not in red]
+            return ctx.const(np.full(out, _EMPTY_REDUCE[op](ctx.dtype(x)), ctx.dtype(x)))
         return ctx.emit(op, x, axis=ax, keepdims=bool(keepdims))
 
     return f
 
+
+def _lowest(dtype: str) -> Any:
+    d = np.dtype(dtype)
+    if d == np.bool_:
+        return False
+    return -np.inf if d.kind == "f" else np.iinfo(d).min
+
+
+def _highest(dtype: str) -> Any:
+    d = np.dtype(dtype)
+    if d == np.bool_:
+        return True
+    return np.inf if d.kind == "f" else np.iinfo(d).max
+
+
+_EMPTY_REDUCE: dict[str, Callable[[str], Any]] = {
+    "sum": lambda d: 0, "prod": lambda d: 1, "max": _lowest, "min": _highest,
+    "mean": lambda d: np.nan,
+}
 
 ReduceMean = _reduce("mean", 18)
 ReduceSum = _reduce("sum", 13)
@@ -922,10 +986,11 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
     if not model.HasField("graph"):
         raise ONNXImportError("the ONNX model has no graph")
     opset = _opset_of(model)
-    if opset < MIN_OPSET or opset > MAX_OPSET:
+    if opset < MIN_OPSET:
         raise UnsupportedOpError([{
             "op_type": "(model)", "node": model.graph.name, "opset": opset,
-            "reason": f"opset {opset} is outside the supported range {MIN_OPSET}-{MAX_OPSET}",
+            "reason": f"opset {opset} is older than the oldest supported opset {MIN_OPSET} "
+                      f"(supported: {MIN_OPSET}-{MAX_OPSET}, newer accepted)",
         }])
     graph = model.graph
     bad = _check_nodes(model, opset)
@@ -968,8 +1033,8 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
             args.append(env[i])
         attrs = {a.name: _attribute_value(a) for a in node.attribute
                  if a.name not in _IGNORED_ATTRS.get(node.op_type, ())}
-        if node.op_type == "Split":
-            attrs["_num_node_outputs"] = len(node.output)
+        if "_num_node_outputs" in inspect.signature(fn).parameters:
+            attrs["_num_node_outputs"] = len([o for o in node.output if o])
         ctx = Context(opset, bb, name)
         try:
             out = _call(fn, ctx, args, attrs)

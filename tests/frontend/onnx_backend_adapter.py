@@ -71,9 +71,11 @@ class OnnxtuneRep(BackendRep):
         if isinstance(inputs, dict):
             feed = dict(inputs)
         else:
-            if isinstance(inputs, np.ndarray):
+            if isinstance(inputs, (np.ndarray, onnx.TensorProto)):
                 inputs = [inputs]
             feed = dict(zip(graph_inputs, inputs, strict=False))
+        feed = {k: numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v
+                for k, v in feed.items()}
         model = bind_shape_inputs(self.model, feed)
         ex = compile_onnx(model)
         remaining = [i.name for i in model.graph.input

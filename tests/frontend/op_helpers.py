@@ -22,28 +22,33 @@ def rand(*shape: int, dtype: str = "float32", lo: float = -3.0, hi: float = 3.0)
     return RNG.uniform(lo, hi, shape).astype(dtype)
 
 
-def build_op(name: str, *arrays: np.ndarray | None, **attrs: Any):
-    """(func, outputs) for op ``name`` on placeholders shaped like ``arrays`` (None passes
-    None through, for optional inputs)."""
+def _build(name: str, arrays: tuple, attrs: dict):
     ph = [None if a is None else te.placeholder(a.shape, a.dtype.name, name=f"in{k}")
           for k, a in enumerate(arrays)]
     res = get_op(name).compute(*ph, **attrs)
     outs = list(res) if isinstance(res, tuple) else [res]
-    return te.create_prim_func([p for p in ph if p is not None] + outs), outs
+    func = te.create_prim_func([p for p in ph if p is not None] + outs)
+    return func, outs, isinstance(res, tuple)
+
+
+def build_op(name: str, *arrays: np.ndarray | None, **attrs: Any):
+    """(func, outputs) for op ``name`` on placeholders shaped like ``arrays`` (None passes
+    None through, for optional inputs)."""
+    func, outs, _ = _build(name, arrays, attrs)
+    return func, outs
 
 
 def run_op(name: str, *arrays: np.ndarray | None, **attrs: Any):
     """Build op ``name`` for the shapes of ``arrays`` and run it; the output array (a tuple
     for multi-output ops)."""
-    func, outs = build_op(name, *arrays, **attrs)
+    func, outs, multi = _build(name, arrays, attrs)
     mod = build(func)
     results = []
     for o in outs:
         fill = np.nan if np.issubdtype(np.dtype(o.dtype), np.floating) else 0
         results.append(np.full(o.static_shape(), fill, o.dtype))
     mod["main"](*[a for a in arrays if a is not None], *results)
-    op = get_op(name)
-    return tuple(results) if op.num_outputs != 1 else results[0]
+    return tuple(results) if multi else results[0]
 
 
 def check(got: np.ndarray, want: np.ndarray, rtol: float = 1e-5, atol: float = 1e-5) -> None:

@@ -168,3 +168,12 @@ def test_softmax_float16():
     want = np.exp(x.astype(np.float64))
     want = (want / want.sum(-1, keepdims=True)).astype(np.float16)
     check(run_op("nn.softmax", x), want)
+
+
+def test_layer_norm_stats_outputs():
+    x = rand(2, 3, 5)
+    g, b = rand(3, 5), rand(3, 5)
+    y, mean, inv_std = run_op("nn.layer_norm", x, g, b, axes=(1, 2), return_stats=True)
+    want = ort_run("LayerNormalization", [x, g, b], n_outputs=3, axis=1, opset=17)
+    for got, w in zip((y, mean, inv_std), want, strict=True):
+        check(got, w, **TOL)

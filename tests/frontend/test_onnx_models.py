@@ -1,0 +1,44 @@
+"""The light models shipped in the onnx wheel: import, compile untuned, run, match onnxruntime.
+
+Weights are random (``models.light.load_light``: the files' ConstantOfShape(0.02) weights
+would give nearly input-independent outputs) and the logits are compared as well as the
+softmax. Tolerance: max|diff| <= 1e-4 * max|ref| + 1e-5 per output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from onnxtune.compile.executable import VirtualMachine
+from onnxtune.compile.graph_build import build_graph
+from onnxtune.frontend.onnx import from_onnx
+from onnxtune.models.light import load_light
+
+#: the heaviest models (slow untuned): run with ``-m slow``
+HEAVY = {"vgg19", "densenet121", "inception_v2", "inception_v1", "alexnet", "zfnet512",
+         "shufflenet"}
+MODELS = ["resnet50", "squeezenet", "shufflenet", "inception_v1", "inception_v2",
+          "densenet121", "alexnet", "zfnet512", "vgg19"]
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(m, marks=pytest.mark.slow) if m in HEAVY else m for m in MODELS])
+def test_light_model_matches_onnxruntime(name):
+    model = load_light(name, seed=0)
+    mod = from_onnx(model)
+    vm = VirtualMachine(build_graph(mod, "llvm"))
+    p = mod["main"].params[0]
+    x = np.random.default_rng(1).standard_normal(p.type.shape).astype(np.float32)
+    ours = vm["main"](x)
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    refs = ort.InferenceSession(model.SerializeToString(), so).run(None, {p.name: x})
+    assert len(ours) == len(refs) >= 2  # probabilities and logits
+    for o, r, n in zip(ours, refs, mod["main"].attrs["output_names"], strict=True):
+        assert o.shape == r.shape, n
+        err = float(np.abs(o - r).max())
+        tol = 1e-4 * float(np.abs(r).max()) + 1e-5
+        assert err <= tol, f"{name} output {n}: max|diff| {err:.3g} > {tol:.3g}"
