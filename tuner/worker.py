@@ -90,6 +90,23 @@ def function_name(fn: Callable[..., Any] | str, what: str = "function") -> str:
     return f"{module}:{qualname}"
 
 
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """Exit when the parent process dies, even while a task spins in native code (which
+    runs without the GIL): otherwise a hung candidate would outlive a killed tuner."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="onnxtune-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="onnxtune.tuner.worker")
     parser.add_argument("--initializer", default=None)
@@ -101,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     import faulthandler
 
     faulthandler.enable()  # a segfault leaves a Python traceback in the worker's log
+    _exit_with_parent()
     if ns.initializer:
         resolve_function(ns.initializer)()
     for name in ns.preload:

@@ -3,6 +3,9 @@ that fails to build are each reported as errors, and the candidate after each su
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -130,3 +133,44 @@ def test_the_runner_is_usable_after_a_crash_in_a_later_batch(segfault_artifact):
     assert first[0].error_msg is None
     assert "SIGSEGV" in crash.error_msg
     assert after.error_msg is None and after.run_secs
+
+
+def hang_and_report(path):
+    """A task that never returns in time; it first writes its worker's pid to ``path``."""
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            state = next(line for line in f if line.startswith("State:"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    return "Z" not in state.split()[1]  # a zombie has exited
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_a_busy_worker_exits_when_its_parent_is_killed(tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = ("from onnxtune.tuner.worker_pool import WorkerPool\n"
+            f"WorkerPool(1).map('{__name__}:hang_and_report', [[{str(pid_file)!r}]], 300)\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([here, os.getcwd(), env.get("PYTHONPATH", "")])
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and parent.poll() is None, "worker never ran"
+            time.sleep(0.05)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), "the worker outlived its killed parent"
