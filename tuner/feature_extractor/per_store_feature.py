@@ -93,10 +93,7 @@ class _Bind:
         counts = [0] * N_ARITH
         _count(expr, counts, None, binds)
         self.counts = counts if any(counts) else None
-        if self.aff is not None:
-            self.vars = frozenset(v for v, c in self.aff[0].items() if c)
-        else:
-            self.vars = frozenset(_loop_vars(expr, binds))
+        self.vars = frozenset(_aff_vars(self.aff, binds))
 
 
 def _count(e: Any, c: list[int], loads: list | None, binds: dict[Var, _Bind]) -> None:
@@ -159,11 +156,14 @@ def _count(e: Any, c: list[int], loads: list | None, binds: dict[Var, _Bind]) ->
             _count(ch, c, loads, binds)
 
 
+#: an index in affine form: ({term: coefficient}, constant). A term is a loop Var or an
+#: "atom", a non-affine subexpression (floordiv, floormod, a product of variables...)
+#: whose bounds come from interval analysis
 Aff = tuple[dict, int]
 
 
-def _affine(e: Any, binds: dict[Var, _Bind]) -> Aff | None:
-    """``e`` as ({loop var: coefficient}, constant), or None when it is not affine."""
+def _affine(e: Any, binds: dict[Var, _Bind]) -> Aff:
+    """``e`` as an affine combination of loop vars and atoms (block vars resolved)."""
     t = type(e)
     if t is IntImm:
         return {}, e.value
@@ -174,11 +174,7 @@ def _affine(e: Any, binds: dict[Var, _Bind]) -> Aff | None:
         return {e: 1}, 0
     if t is Add or t is Sub:
         a = _affine(e.a, binds)
-        if a is None:
-            return None
         b = _affine(e.b, binds)
-        if b is None:
-            return None
         s = 1 if t is Add else -1
         d = dict(a[0])
         for v, k in b[0].items():
@@ -187,17 +183,27 @@ def _affine(e: Any, binds: dict[Var, _Bind]) -> Aff | None:
     if t is Mul:
         a = _affine(e.a, binds)
         b = _affine(e.b, binds)
-        if a is None or b is None:
-            return None
         if not a[0]:
             a, b = b, a
-        if b[0]:
-            return None
-        k = b[1]
-        return {v: x * k for v, x in a[0].items()}, a[1] * k
-    if t is Cast and not _is_float(e.dtype):
+        if not b[0]:
+            k = b[1]
+            return {v: x * k for v, x in a[0].items()}, a[1] * k
+    elif t is Cast and not _is_float(e.dtype):
         return _affine(e.value, binds)
-    return None
+    return {e: 1}, 0
+
+
+def _aff_vars(aff: Aff, binds: dict[Var, _Bind]) -> set:
+    """The loop vars an affine form depends on (through its atoms too)."""
+    out = set()
+    for v, k in aff[0].items():
+        if not k:
+            continue
+        if type(v) is Var:
+            out.add(v)
+        else:
+            out |= _loop_vars(v, binds)
+    return out
 
 
 def _loop_vars(e: Any, binds: dict[Var, _Bind]) -> set:
@@ -459,12 +465,16 @@ class _Walker:
             a.n += 1
             a.dims.append(idx)
         env_all = {lp.var: (lp.min, lp.min) for lp in self.loops}
-        infos = [self._buffer_info(a, loops, env_all, trip, vec_var) for a in accs.values()]
+        pos = {lp.var: j for j, lp in enumerate(loops)}
+        ext_m1 = np.array([lp.extent - 1 for lp in loops], dtype=np.float64)
+        infos = [self._buffer_info(a, loops, pos, ext_m1, env_all, trip, vec_var)
+                 for a in accs.values()]
+        touched = sum(o["touched"] for o in infos)
         # reuse distances need every buffer's footprint per level
         for info in infos:
             k = info["reuse_level"]
             if k is not None:
-                info["reuse_dis_bytes"] = sum(o["numel"][k + 1] * o["eb"] for o in infos)
+                info["reuse_dis_bytes"] = float(touched[k + 1])
         infos.sort(key=lambda d: (-d["lines"], -d["bytes"]))
         nbuf = ext.buffers_per_store
         for info in infos[:nbuf]:
@@ -489,9 +499,8 @@ class _Walker:
         for level in range(n, -1, -1):
             if level < n:
                 inner *= loops[level].extent
-            touched = sum(o["numel"][level] * o["eb"] for o in infos) or 1
             xs.append(math.log2(inner))
-            ys.append(flops * inner / touched)
+            ys.append(flops * inner / max(1.0, float(touched[level])))
         ns = ext.arith_intensity_curve_num_samples
         if xs[-1] > 0:
             samples = np.interp([xs[-1] * (k + 1) / ns for k in range(ns)], xs, ys).tolist()
@@ -513,85 +522,109 @@ class _Walker:
         st_[1] += 1
         st_[3] += counts[F_MATH] * trip
 
-    def _buffer_info(self, a: _Access, loops: list[_Loop], env_all: dict, trip: int,
-                     vec_var: Any) -> dict:
+    def _atom_spans(self, atom: Any, k: int, loops: list[_Loop], env_all: dict, dep: set,
+                    flat: dict, row_stride: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-level (lo, hi) of ``k * atom`` (None: unknown); adds the atom's loop vars to
+        ``dep`` and its finite differences to the strides ``flat``."""
+        binds = self.binds
+        avars = _loop_vars(atom, binds)
+        dep |= avars
+        env = dict(env_all)
+        b = p0 = _bounds(atom, binds, env)
+        if p0 is None:
+            return None
+        n = len(loops)
+        lo = np.empty(n + 1)
+        hi = np.empty(n + 1)
+        for lvl in range(n, -1, -1):
+            if lvl < n:
+                lp = loops[lvl]
+                if lp.var in avars:
+                    env[lp.var] = (lp.min, lp.min + lp.extent - 1)
+                    b = _bounds(atom, binds, env)
+                    if b is None:
+                        return None
+                    e1 = dict(env_all)
+                    e1[lp.var] = (lp.min + 1, lp.min + 1)
+                    p1 = _bounds(atom, binds, e1)
+                    if p1 is not None:
+                        flat[lp.var] = flat.get(lp.var, 0) + k * (p1[0] - p0[0]) * row_stride
+            lo[lvl], hi[lvl] = (k * b[0], k * b[1]) if k > 0 else (k * b[1], k * b[0])
+        return lo, hi
+
+    def _buffer_info(self, a: _Access, loops: list[_Loop], pos: dict, ext_m1: np.ndarray,
+                     env_all: dict, trip: int, vec_var: Any) -> dict:
         buf = a.buffer
         binds = self.binds
         n = len(loops)
-        shape = [_int(s, 1) for s in buf.shape]
+        shape = [_int(s, 1) for s in buf.shape] or [1]
         nd = len(shape)
         rs = [1] * nd
         for d in range(nd - 2, -1, -1):
             rs[d] = rs[d + 1] * shape[d + 1]
         eb = dt.itemsize(buf.dtype) if buf.dtype in dt.DTYPE_BITS else 4
-        lo = [[None] * nd for _ in range(n + 1)]
-        hi = [[None] * nd for _ in range(n + 1)]
-        flat: dict = {}  # loop var -> flattened stride (first access wins per var via sum)
+        lo_all = hi_all = None
+        flat: dict = {}  # loop var -> flattened stride (the first access defines it)
         dep: set = set()
         for idx in a.dims:
             per_dim_flat: dict = {}
+            coefs = np.zeros((nd, n))
+            base = np.zeros(nd)
+            extra: list = []
+            unknown: list[int] = []
             for d, e in enumerate(idx):
-                aff = _affine(e, binds)
-                if aff is not None:
-                    coef, c0 = aff
-                    base = c0
-                    for v, k in coef.items():
-                        base += k * env_all.get(v, (0, 0))[0]
-                        if k:
-                            dep.add(v)
-                            per_dim_flat[v] = per_dim_flat.get(v, 0) + k * rs[d]
-                    l_, h_ = base, base
-                    spans = [(l_, h_)] * (n + 1)
-                    for lvl in range(n - 1, -1, -1):
-                        k = coef.get(loops[lvl].var, 0)
-                        if k:
-                            w = k * (loops[lvl].extent - 1)
-                            if w > 0:
-                                h_ += w
-                            else:
-                                l_ += w
-                        spans[lvl] = (l_, h_)
-                else:
-                    vs = _loop_vars(e, binds)
-                    dep |= vs
-                    env = dict(env_all)
-                    spans = [None] * (n + 1)
-                    spans[n] = _bounds(e, binds, env)
-                    p0 = spans[n]
-                    for lvl in range(n - 1, -1, -1):
-                        lp = loops[lvl]
-                        env[lp.var] = (lp.min, lp.min + lp.extent - 1)
-                        spans[lvl] = _bounds(e, binds, env)
-                        if lp.var in vs and p0 is not None:
-                            e1 = dict(env_all)
-                            e1[lp.var] = (lp.min + 1, lp.min + 1)
-                            p1 = _bounds(e, binds, e1)
-                            if p1 is not None:
-                                per_dim_flat[lp.var] = (per_dim_flat.get(lp.var, 0)
-                                                        + (p1[0] - p0[0]) * rs[d])
-                for lvl in range(n + 1):
-                    sp = spans[lvl]
-                    if sp is None:
-                        sp = (0, shape[d] - 1)
-                    cl, ch = lo[lvl][d], hi[lvl][d]
-                    lo[lvl][d] = sp[0] if cl is None else min(cl, sp[0])
-                    hi[lvl][d] = sp[1] if ch is None else max(ch, sp[1])
+                coef, c0 = _affine(e, binds)
+                b0 = c0
+                for v, k in coef.items():
+                    if not k:
+                        continue
+                    if type(v) is Var:
+                        b0 += k * env_all.get(v, (0, 0))[0]
+                        dep.add(v)
+                        per_dim_flat[v] = per_dim_flat.get(v, 0) + k * rs[d]
+                        j = pos.get(v)
+                        if j is not None:
+                            coefs[d, j] = k
+                    else:
+                        sp = self._atom_spans(v, k, loops, env_all, dep, per_dim_flat, rs[d])
+                        if sp is None:
+                            unknown.append(d)
+                        else:
+                            extra.append((d, sp))
+                base[d] = b0
+            w = coefs * ext_m1
+            lo = np.zeros((n + 1, nd))
+            hi = np.zeros((n + 1, nd))
+            if n:
+                hi[:n] = np.cumsum(np.maximum(w, 0.0)[:, ::-1], axis=1)[:, ::-1].T
+                lo[:n] = np.cumsum(np.minimum(w, 0.0)[:, ::-1], axis=1)[:, ::-1].T
+            lo += base
+            hi += base
+            for d, (elo, ehi) in extra:
+                lo[:, d] += elo
+                hi[:, d] += ehi
+            for d in unknown:
+                lo[:, d] = 0
+                hi[:, d] = shape[d] - 1
+            if lo_all is None:
+                lo_all, hi_all = lo, hi
+            else:
+                lo_all = np.minimum(lo_all, lo)
+                hi_all = np.maximum(hi_all, hi)
             for v, k in per_dim_flat.items():
                 if v not in flat:
                     flat[v] = k
-        line_bytes = self.ext.cache_line_bytes
-        numel, lines = [], []
-        for lvl in range(n + 1):
-            total, run, contiguous = 1, 1, True
-            for d in range(nd - 1, -1, -1):
-                span = min(hi[lvl][d], shape[d] - 1) - max(lo[lvl][d], 0) + 1
-                span = max(1, min(span, shape[d]))
-                total *= span
-                if contiguous:
-                    run *= span
-                    contiguous = span == shape[d]
-            numel.append(total)
-            lines.append(total / run * math.ceil(run * eb / line_bytes))
+        shape_a = np.array(shape, dtype=np.float64)
+        spans = np.minimum(hi_all, shape_a - 1) - np.maximum(lo_all, 0) + 1
+        spans = np.clip(spans, 1, shape_a)
+        numel = spans.prod(axis=1)
+        full = spans == shape_a
+        run = spans[:, -1].copy()
+        cont = full[:, -1].copy()
+        for d in range(nd - 2, -1, -1):
+            run = np.where(cont, run * spans[:, d], run)
+            cont &= full[:, d]
+        lines = numel / run * np.ceil(run * eb / self.ext.cache_line_bytes)
         # reuse: the innermost loop that does not move any access of this buffer
         reuse_level = None
         for lvl in range(n - 1, -1, -1):
@@ -621,6 +654,7 @@ class _Walker:
             line_loads = lines[0]
         return {
             "read": a.read, "write": a.write, "eb": eb, "numel": numel,
+            "touched": numel * eb,
             "bytes": float(trip * a.n * eb), "unique_bytes": float(numel[0] * eb),
             "lines": float(line_loads), "unique_lines": float(lines[0]),
             "reuse_level": reuse_level, "reuse_type": reuse_type,
