@@ -171,8 +171,13 @@ class _Planner:
         return set(self.sch.func.params)
 
     def blocks(self) -> list[str]:
-        ix = index(self.sch.func)
-        root = self.sch.func.body
+        return self._blocks_of(self.sch)
+
+    @staticmethod
+    def _blocks_of(sch: Schedule) -> list[str]:
+        """The block names of ``sch`` in program order, the root block left out."""
+        ix = index(sch.func)
+        root = sch.func.body
         names = list(ix.order)
         if isinstance(root, BlockRealize) and names and names[0] == root.block.name_hint:
             names = names[1:]
@@ -187,6 +192,7 @@ class _Planner:
     # -- driver ---------------------------------------------------------------------------
     def run(self) -> None:
         self.inline()
+        self.row_fusion()
         for name in self.blocks():
             if name in self.done or name not in index(self.sch.func).blocks:
                 continue
@@ -220,6 +226,55 @@ class _Planner:
                 if self.attempt(f"compute_inline {name}",
                                 lambda s, n=name: s.compute_inline(s.get_block(n))):
                     changed = True
+
+    # -- 1b. row fusion ---------------------------------------------------------------------
+    def row_fusion(self) -> None:
+        """Reductions over the contiguous axis feeding an output (softmax, layer norm): every
+        stage computed per row under the output's row loop — one parallel region, each row's
+        data read while in cache."""
+        names = self.blocks()
+        if len(names) < 2:
+            return
+        self_blocks = _Planner._blocks_of
+        facts = [_facts(self.sch, n) for n in names]
+        if any(f is None or not f.trivial for f in facts):
+            return
+        reductions = [f for f in facts if f.is_reduction]
+        last = facts[-1]
+        if (not reductions or last.is_reduction or len(last.spatial) < 2
+                or last.block.writes[0].buffer not in self.params()):
+            return
+        lanes = self.lanes(last.out_dtype)
+        if any(self._vector_axis(f) is not None or self._packed_axis(f, lanes) is not None
+               for f in reductions):
+            return  # a tiled reduction serves these better
+        rows = _prod([e for _, e in last.spatial[:-1]])
+        work = _prod([e for _, e in last.spatial])
+
+        def go(s: Schedule) -> None:
+            rfs = [rf for f in reductions if (rf := _rfactor_lanes(s, f, lanes))]
+            out = s.get_block(last.name)
+            loops = s.get_loops(out)
+            for name in reversed(self_blocks(s)[:-1]):
+                s.compute_at(s.get_block(name), loops[-2])
+            for rf, d in rfs:  # compute_at rebuilt their loops: lanes innermost, vectorized
+                lanes_loop, red_loop = s.get_loops(rf)[-2:]
+                if _const(s.get(lanes_loop).extent) == d:
+                    s.reorder(red_loop, lanes_loop)
+                    s.vectorize(lanes_loop)
+            for f in facts:
+                if not f.is_reduction and f.out_indices and \
+                        f.out_indices[-1] is f.spatial[-1][0]:
+                    inner = s.get_loops(s.get_block(f.name))[-1]
+                    ext = _const(s.get(inner).extent) or 1
+                    if ext >= lanes:
+                        _, v = s.split(inner, [None, lanes])
+                        s.vectorize(v)
+            if self.threads > 1 and rows > 1 and work >= MIN_PARALLEL_ELEMENTS:
+                s.parallel(s.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
+
+        if self.attempt("row fusion", go):
+            self.done.update(names)
 
     # -- 2. tiled reductions --------------------------------------------------------------
     def _vector_axis(self, f: _Facts) -> int | None:
@@ -493,6 +548,26 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
+
+def _rfactor_lanes(s: Schedule, f: _Facts, lanes: int):
+    """A reduction over one innermost axis of extent n: split it ``[n / d, d]`` (d a
+    divisor of n up to the vector width, a power of two if possible, at least 4) and
+    ``rfactor`` the ``d`` part — d partial results computed side by side (one vector),
+    combined after the loop. Returns (the rfactor block, d), or None."""
+    if len(f.reduce) != 1:
+        return None
+    ext = f.reduce[0][1]
+    d = lanes
+    while d > 1 and ext % d:
+        d //= 2
+    if d < 4:
+        d = _divisor_at_most(ext, lanes)
+    if d < 4 or ext < 2 * d:
+        return None
+    loops = s.get_loops(s.get_block(f.name))
+    _, ki = s.split(loops[-1], [None, d])
+    return s.rfactor(ki, len(f.spatial)), d
+
 
 def _prod(xs: list[int]) -> int:
     out = 1
