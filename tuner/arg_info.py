@@ -36,11 +36,18 @@ class ArgInfo:
 
     @staticmethod
     def from_entry_func(mod: Any, remove_preproc: bool = True) -> list[ArgInfo]:
-        """The arguments of the module's "main" PrimFunc (or its only function)."""
+        """The arguments of the module's "main" PrimFunc (or its only function).
+
+        ``remove_preproc``: as the builder compiles it, without its weight layout-rewrite
+        blocks (a rewritten weight is then passed in its new layout)."""
         funcs = [f for f in mod.functions.values() if isinstance(f, PrimFunc)]
         func = mod["main"] if "main" in mod else (funcs[0] if len(funcs) == 1 else None)
         if func is None:
             raise ValueError(f"ArgInfo.from_entry_func: no main function in {list(mod)}")
+        if remove_preproc:
+            from onnxtune.tir.transform.layout_rewrite import remove_weight_layout_rewrite_block
+
+            func = remove_weight_layout_rewrite_block(func)
         return ArgInfo.from_prim_func(func)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from onnxtune.tir import IRModule, PrimFunc
 from onnxtune.tir.module_equality import find_anchor_block, module_equal, module_hash
 
@@ -221,7 +223,8 @@ def compile_relax(database: Database | None, mod: Any, target: Any,
                   stats: dict[str, int] | None = None) -> Any:
     """Compile a graph module into an Executable, each kernel scheduled from ``database``
     (see :func:`schedule_from_database`), the rest with the default schedule."""
-    from onnxtune.compile.graph_build import build_graph, default_schedule_fn
+    from onnxtune.compile.executable import Executable
+    from onnxtune.compile.graph_build import default_schedule_fn, to_program
     from onnxtune.compile.target import Target
 
     del enable_warning
@@ -229,4 +232,57 @@ def compile_relax(database: Database | None, mod: Any, target: Any,
     mod = prepare(mod, params)
     default = default_schedule_fn()
     fallback = (lambda pf: default(pf, target)) if default is not None else None
-    return build_graph(mod, target, schedule_from_database(database, target, fallback, stats))
+    program = to_program(mod, schedule_from_database(database, target, fallback, stats))
+    fold_layout_rewrites(program, target)
+    return Executable.build(program, target)
+
+
+def fold_layout_rewrites(program: Any, target: Any) -> int:
+    """Run each kernel's weight layout-rewrite blocks (inserted by RewriteLayout) once, at
+    compile time, on the constants it is called with; the kernel then takes the repacked
+    constants. Kernels called with a non-constant in a rewritten position keep their
+    blocks. Returns the number of kernels changed."""
+    from onnxtune.compile import build
+    from onnxtune.compile.executable import Call
+    from onnxtune.tir.transform.layout_rewrite import split_layout_rewrite_preproc
+
+    changed = 0
+    for name, func in list(program.kernels.items()):
+        pre, compute = split_layout_rewrite_preproc(func)
+        if pre is None:
+            continue
+        n_src = len(pre.params) // 2
+        srcs = pre.params[:n_src]
+        where = [func.params.index(b) for b in srcs]
+        calls = [c for c in program.calls if isinstance(c, Call) and c.kernel == name]
+        if not calls or any(c.args[i] not in program.constants for c in calls for i in where):
+            continue
+        pre_mod = build(pre, target, name="preproc")
+        cache: dict[tuple[str, ...], list[str]] = {}
+        for k, c in enumerate(program.calls):
+            if not (isinstance(c, Call) and c.kernel == name):
+                continue
+            key = tuple(c.args[i] for i in where)
+            if key not in cache:
+                ins = [np.ascontiguousarray(program.constants[s]) for s in key]
+                outs = [np.empty(b.static_shape(), b.dtype) for b in pre.params[n_src:]]
+                pre_mod["preproc"](*ins, *outs)
+                slots = []
+                for s, arr in zip(key, outs, strict=True):
+                    slot = f"{s}__{name}_packed"
+                    program.constants[slot] = arr
+                    slots.append(slot)
+                cache[key] = slots
+            args = list(c.args)
+            for i, slot in zip(where, cache[key], strict=True):
+                args[i] = slot
+            program.calls[k] = Call(c.kernel, tuple(args))
+        program.kernels[name] = compute
+        changed += 1
+    if changed:
+        used = {a for c in program.calls if isinstance(c, Call) for a in c.args}
+        used |= {s for _, s in program.outputs}
+        for s in [s for s in program.constants if s not in used and not any(
+                getattr(c, "src", None) == s for c in program.calls)]:
+            del program.constants[s]
+    return changed

@@ -81,3 +81,37 @@ def test_compile_relax_uses_records_and_anchor_traces(model, mod):
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ref = sess.run(None, {"input": x})[0]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_layout_rewritten_weights_are_repacked_at_compile_time(model, mod):
+    from onnxtune.tir.transform.layout_rewrite import split_layout_rewrite_preproc
+    from onnxtune.tuner import TuneContext
+
+    tasks = extract_tasks(mod, "llvm", module_equality="anchor-block")
+    task = next(t for t in tasks if t.task_name.startswith("fused_conv2d"))
+    ctx = TuneContext(task.mod, target="llvm", space_generator="post-order-apply",
+                      search_strategy="replay-trace", task_name=task.task_name, rand_state=3)
+    db = MemoryDatabase(module_equality="anchor-block")
+    for space in ctx.generate_design_space():
+        for _ in range(20):
+            sch = Schedule(task.mod, seed=ctx.rand_state)
+            space.trace.apply_to_schedule(sch, remove_postproc=True,
+                                          decision_provider=lambda *a: None)
+            if all(p.apply(sch) for p in ctx.space_generator.postprocs):
+                if split_layout_rewrite_preproc(sch.func)[0] is not None:
+                    db.commit_tuning_record(TuningRecord(sch.trace, db.commit_workload(
+                        task.mod), [1e-3]))
+                    break
+        if len(db):
+            break
+    assert len(db), "no sampled schedule had a layout rewrite"
+    stats: dict[str, int] = {}
+    ex = compile_relax(db, mod, "llvm", stats=stats)
+    assert stats["tuned"] == 1
+    assert any(s.endswith("_packed") for s in ex.const_slots)
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    out = VirtualMachine(ex)["main"](x)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {"input": x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

@@ -127,7 +127,7 @@ class TuningRecord:
         from ..search_strategy import MeasureCandidate
 
         sch = self.schedule()
-        args = self.args_info or ArgInfo.from_entry_func(self.workload.mod)
+        args = self.args_info or ArgInfo.from_entry_func(sch.mod)
         return MeasureCandidate(sch, args)
 
     def schedule(self, mod: IRModule | None = None, remove_postproc: bool = False) -> Any:

@@ -89,6 +89,9 @@ class TaskScheduler:
                              cost_model=cost_model)
             if t.trials >= self.max_trials_per_task:
                 self._terminate(i)
+        if self.total_trials >= self.max_trials_global:
+            for i in range(len(self.tasks)):
+                self._terminate(i)
         try:
             while (task_id := self.next_task_id()) != -1:
                 self._tune_one_round(task_id)
@@ -106,6 +109,7 @@ class TaskScheduler:
             return
         recs = db.records_of(db.commit_workload(t.ctx.mod))
         t.trials = len(recs)
+        self.total_trials += len(recs)  # they count against the global budget too
         for n, r in enumerate(recs, 1):
             if r.is_valid() and r.mean_secs() < t.best_latency:
                 t.best_latency = r.mean_secs()

@@ -1,0 +1,374 @@
+"""``tune_model``: tune an ONNX model end to end and report it against onnxruntime.
+
+import → extract tasks (deduplicated by ``module_equality``) → tune them with a shared
+trial budget (records appended to ``work_dir`` as they are measured) → compile from the
+database → check the outputs against onnxruntime → time ours and onnxruntime's with the
+same thread count. Re-running on the same ``work_dir`` resumes; Ctrl-C stops the search,
+keeps every record and still compiles from what it has.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .session import compile_model, load_model
+
+logger = logging.getLogger("onnxtune")
+
+CONFIG_FILE = "onnxtune_config.json"
+CURVE_FILE = os.path.join("logs", "model_curve.jsonl")
+
+
+@dataclass
+class TaskReport:
+    """One task's tuning result (latency in microseconds; None before a valid trial)."""
+
+    name: str
+    weight: float
+    flop: float
+    trials: int
+    best_latency_us: float | None
+    gflops: float | None
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (trials, best µs)
+
+
+@dataclass
+class TuneReport:
+    """What tuning achieved: per task, and for the whole model vs onnxruntime."""
+
+    model: str
+    target: str
+    work_dir: str
+    module_equality: str
+    tasks: list[TaskReport]
+    trials: int
+    tuning_seconds: float
+    interrupted: bool
+    schedules: dict[str, int]  # kernels compiled from: tuned / anchor / default
+    threads: int
+    ours_ms: float | None = None
+    onnxruntime_ms: float | None = None
+    accuracy: dict[str, Any] | None = None
+    model_curve: list[tuple[int, float]] = field(default_factory=list)  # (trials, est. ms)
+
+    @property
+    def ratio(self) -> float | None:
+        """ours / onnxruntime (below 1.0: we are faster)."""
+        if self.ours_ms is None or not self.onnxruntime_ms:
+            return None
+        return self.ours_ms / self.onnxruntime_ms
+
+    def as_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratio"] = self.ratio
+        return d
+
+    def to_text(self) -> str:
+        head = (f"{'ID':>3}  {'Task':<34} {'Weight':>6} {'MFLOP':>10} {'Trials':>6} "
+                f"{'Best (us)':>11} {'GFLOPS':>8}")
+        lines = [f"onnxtune report: {self.model} on {self.target} ({self.threads} threads)",
+                 head, "-" * len(head)]
+        for i, t in enumerate(self.tasks):
+            best = f"{t.best_latency_us:11.1f}" if t.best_latency_us is not None else \
+                f"{'-':>11}"
+            gf = f"{t.gflops:8.1f}" if t.gflops is not None else f"{'-':>8}"
+            lines.append(f"{i:>3}  {t.name[:34]:<34} {t.weight:>6g} {t.flop / 1e6:>10.1f} "
+                         f"{t.trials:>6} {best} {gf}")
+        lines.append("-" * len(head))
+        state = " (interrupted)" if self.interrupted else ""
+        lines.append(f"trials: {self.trials} in {self.tuning_seconds:.0f} s{state}; kernels: "
+                     + ", ".join(f"{v} {k}" for k, v in sorted(self.schedules.items())))
+        if self.ours_ms is not None:
+            ort_ms = f"{self.onnxruntime_ms:.3f} ms" if self.onnxruntime_ms else "n/a"
+            ratio = f"{self.ratio:.2f}x" if self.ratio is not None else "n/a"
+            lines.append(f"latency: onnxtune {self.ours_ms:.3f} ms, onnxruntime {ort_ms} "
+                         f"(ours/onnxruntime = {ratio}, median, same threads)")
+        if self.accuracy is not None:
+            a = self.accuracy
+            verdict = "OK" if a["ok"] else "MISMATCH"
+            lines.append(f"accuracy vs onnxruntime: {verdict} (max |diff| {a['max_abs_diff']:.3g}"
+                         f", max |ref| {a['max_abs_ref']:.3g}, tolerance "
+                         f"1e-4*max|ref|+1e-5, {a['outputs']} outputs)")
+        return "\n".join(lines)
+
+
+@dataclass
+class TuneResult:
+    """``database`` (all records), ``executable`` (compiled from it), ``tasks`` (the
+    extracted tasks), ``report`` (:class:`TuneReport`)."""
+
+    database: Any
+    executable: Any
+    tasks: list[Any]
+    report: TuneReport
+
+
+# -- helpers -------------------------------------------------------------------------------
+def random_inputs(sess_inputs: list[Any], seed: int = 0) -> dict[str, np.ndarray]:
+    """Random data for each input (normal floats; small non-negative ints; random bools)."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for i in sess_inputs:
+        dt = np.dtype(i.dtype)
+        if dt.kind == "f":
+            feed[i.name] = rng.standard_normal(i.shape).astype(dt)
+        elif dt.kind == "b":
+            feed[i.name] = rng.integers(0, 2, i.shape).astype(bool)
+        else:
+            feed[i.name] = rng.integers(0, 2, i.shape).astype(dt)
+    return feed
+
+
+def median_seconds(fn: Callable[[], Any], min_seconds: float = 1.0, min_runs: int = 5,
+                   max_runs: int = 200) -> float:
+    """Median wall time of ``fn()`` over at least ``min_runs`` runs / ``min_seconds``."""
+    fn()  # warm-up
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_runs and (len(times) < min_runs
+                                     or time.perf_counter() - start < min_seconds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def onnxruntime_session(model: Any, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def compare_with_onnxruntime(session: Any, ort_session: Any, seed: int = 0) -> dict[str, Any]:
+    """Run both on the same random inputs; max |diff| against 1e-4·max|ref| + 1e-5."""
+    feed = random_inputs(session.get_inputs(), seed)
+    ours = session.run(None, feed)
+    names = [o.name for o in session.get_outputs()]
+    ref = ort_session.run(names, feed)
+    worst_diff, worst_ref, ok = 0.0, 0.0, True
+    for a, b in zip(ours, ref, strict=True):
+        b = np.asarray(b)
+        if a.dtype.kind in "fc":
+            diff = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+            mref = float(np.max(np.abs(b))) if b.size else 0.0
+            ok &= diff <= 1e-4 * mref + 1e-5 and bool(np.isfinite(a).all() == np.isfinite(b).all())
+        else:
+            diff = float(np.sum(a != b))
+            mref = 0.0
+            ok &= diff == 0
+        worst_diff, worst_ref = max(worst_diff, diff), max(worst_ref, mref)
+    return {"ok": bool(ok), "max_abs_diff": worst_diff, "max_abs_ref": worst_ref,
+            "outputs": len(ours), "seed": seed}
+
+
+class _Progress:
+    """A one-line progress bar with ETA and the best estimated model latency so far."""
+
+    def __init__(self, total: int, stream: Any, curve_path: str | None, already: int = 0):
+        self.total, self.stream, self.curve_path = total, stream, curve_path
+        self.start = time.perf_counter()
+        self.already = already  # trials found in the work_dir (a resumed run)
+        self.curve: list[tuple[int, float]] = []
+
+    def __call__(self, scheduler: Any) -> None:
+        done = scheduler.total_trials
+        est = 0.0
+        for t in scheduler.tasks:
+            if math.isfinite(t.best_latency):
+                est += t.best_latency * t.weight
+            else:
+                est = math.nan
+                break
+        if not math.isnan(est):
+            self.curve.append((done, est * 1e3))
+            if self.curve_path:
+                with open(self.curve_path, "a") as f:
+                    f.write(json.dumps([done, est * 1e3]) + "\n")
+        if self.stream is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        frac = min(1.0, done / max(1, self.total))
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        rate = (done - self.already) / elapsed if elapsed > 0 else 0
+        eta = (self.total - done) / rate if rate > 0 else math.inf
+        eta_s = f"{eta / 60:.0f}m{eta % 60:02.0f}s" if math.isfinite(eta) else "?"
+        best = f"{est * 1e3:.3f} ms" if not math.isnan(est) else "n/a"
+        self.stream.write(f"\r[{bar}] {done}/{self.total} trials  ETA {eta_s}  "
+                          f"est. latency {best}   ")
+        self.stream.flush()
+
+
+def _task_reports(scheduler: Any, tasks: list[Any], database: Any) -> list[TaskReport]:
+    from onnxtune.tir.analysis import estimate_flops
+
+    rows = []
+    sched_tasks = getattr(scheduler, "tasks", None) or []
+    for k, task in enumerate(tasks):
+        st = sched_tasks[k] if k < len(sched_tasks) else None
+        if st is not None:
+            lat, trials, curve, flop = st.best_latency, st.trials, st.latency_curve, st.flop
+        else:  # the scheduler did not run (no budget): read the database
+            flop = estimate_flops(task.mod)
+            recs = database.records_of(database.commit_workload(task.mod)) \
+                if database.has_workload(task.mod) else []
+            trials, lat, curve = len(recs), math.inf, []
+            for n, r in enumerate(recs, 1):
+                if r.is_valid() and r.mean_secs() < lat:
+                    lat = r.mean_secs()
+                    curve.append((n, lat))
+        ok = math.isfinite(lat) and lat > 0
+        rows.append(TaskReport(task.task_name, float(task.weight), float(flop), int(trials),
+                               lat * 1e6 if ok else None, flop / lat / 1e9 if ok else None,
+                               [(int(n), float(v) * 1e6) for n, v in curve]))
+    return rows
+
+
+def _read_curve(path: str) -> list[tuple[int, float]]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    n, v = json.loads(line)
+                    out.append((int(n), float(v)))
+                except (ValueError, TypeError):
+                    continue  # a line cut by a kill
+    except OSError:
+        pass
+    return out
+
+
+# -- the entry point -----------------------------------------------------------------------
+def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtune_work",
+               max_trials_global: int = 1000, max_trials_per_task: int | None = None,
+               num_trials_per_iter: int = 64, module_equality: str = "anchor-block",
+               validate: bool = True, benchmark: bool = True, *,
+               cost_model: Any = "xgb", strategy: Any = "evolutionary",
+               task_scheduler: str = "gradient", seed: int | None = None,
+               post_optimization: bool | int = False, progress: bool | Any = True,
+               report_html: bool = True) -> TuneResult:
+    """Tune ``model_or_path`` (an ONNX ModelProto, a .onnx path or a bundled model name)
+    for ``target`` with ``max_trials_global`` measured trials shared by its tasks.
+
+    Records go to ``work_dir`` as they are measured; a rerun on the same ``work_dir``
+    resumes (trials already there count against the budget). Ctrl-C stops tuning, keeps
+    every record and still compiles. ``validate`` compares the outputs with onnxruntime on
+    random inputs; ``benchmark`` times ours and onnxruntime's with the same thread count.
+    ``progress``: True for a progress bar on stderr, False for none, or a stream.
+    Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
+    report.txt and, with ``report_html``, report.html).
+    """
+    from onnxtune.compile.target import Target
+    from onnxtune.frontend import from_onnx
+    from onnxtune.tuner.database import JSONDatabase
+    from onnxtune.tuner.relax_integration import (
+        compile_relax,
+        extract_tasks,
+        extracted_tasks_to_tune_contexts,
+    )
+    from onnxtune.tuner.task_scheduler import TaskScheduler
+    from onnxtune.tuner.tune import tune_tasks
+
+    if max_trials_global < 0:
+        raise ValueError(f"tune_model: max_trials_global must be >= 0, got {max_trials_global}")
+    tgt = target if isinstance(target, Target) else Target(target)
+    model = load_model(model_or_path)
+    model_name = (model_or_path if isinstance(model_or_path, str)
+                  else (model.graph.name or "model"))
+    os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
+    config_path = os.path.join(work_dir, "onnxtune_config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            old = json.load(f)
+        if old.get("module_equality", module_equality) != module_equality:
+            raise ValueError(
+                f"tune_model: {work_dir!r} was tuned with module_equality="
+                f"{old['module_equality']!r}; resume with the same mode or use another "
+                f"work_dir")
+    with open(config_path, "w") as f:
+        json.dump({"module_equality": module_equality, "target": str(tgt),
+                   "model": str(model_name)}, f)
+
+    mod = from_onnx(model)
+    tasks = extract_tasks(mod, tgt, module_equality=module_equality)
+    database = JSONDatabase(work_dir=work_dir, module_equality=module_equality)
+    scheduler = TaskScheduler.create(task_scheduler)
+    stream = sys.stderr if progress is True else (progress or None)
+    bar = _Progress(max_trials_global, stream, os.path.join(work_dir, CURVE_FILE),
+                    already=len(database))
+    scheduler.on_progress = bar
+    scheduler.quiet = stream is None
+    interrupted = False
+    t0 = time.perf_counter()
+    if max_trials_global > 0 and tasks:
+        contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, "post-order-apply",
+                                                             strategy, seed=seed)
+        try:
+            tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
+                       max_trials_global=max_trials_global,
+                       max_trials_per_task=max_trials_per_task,
+                       num_trials_per_iter=num_trials_per_iter, database=database,
+                       cost_model=cost_model, task_scheduler=scheduler,
+                       module_equality=module_equality, post_optimization=post_optimization)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("tuning interrupted: compiling from the %d records measured so far",
+                           len(database))
+        finally:
+            if stream is not None:
+                stream.write("\n")
+    tuning_seconds = time.perf_counter() - t0
+    stats: dict[str, int] = {}
+    executable = compile_relax(database, mod, tgt, stats=stats)
+    report = TuneReport(
+        str(model_name), str(tgt), work_dir, module_equality,
+        _task_reports(scheduler, tasks, database), getattr(scheduler, "total_trials", 0),
+        tuning_seconds, interrupted, stats, tgt.num_cores,
+        model_curve=_read_curve(os.path.join(work_dir, CURVE_FILE)))
+    if validate or benchmark:
+        from .session import InferenceSession
+
+        sess = InferenceSession(executable)
+        ort_sess = onnxruntime_session(model, tgt.num_cores)
+        if validate:
+            report.accuracy = compare_with_onnxruntime(sess, ort_sess)
+        if benchmark:
+            feed = random_inputs(sess.get_inputs(), 1)
+            report.ours_ms = median_seconds(lambda: sess.run(None, feed)) * 1e3
+            report.onnxruntime_ms = median_seconds(lambda: ort_sess.run(None, feed)) * 1e3
+    write_report(report, work_dir, html=report_html)
+    return TuneResult(database, executable, tasks, report)
+
+
+def write_report(report: TuneReport, work_dir: str, html: bool = True) -> None:
+    """report.json and report.txt (and report.html) in ``work_dir``."""
+    with open(os.path.join(work_dir, "report.json"), "w") as f:
+        json.dump(report.as_json(), f, indent=1)
+    with open(os.path.join(work_dir, "report.txt"), "w") as f:
+        f.write(report.to_text() + "\n")
+    if html:
+        from .report import render_html
+
+        with open(os.path.join(work_dir, "report.html"), "w") as f:
+            f.write(render_html(report))
+
+
+def compile_from_work_dir(model_or_path: Any, work_dir: str, target: Any = "llvm") -> Any:
+    """Compile a model with the records a previous ``tune_model`` left in ``work_dir``."""
+    return compile_model(model_or_path, target=target, database=work_dir)
