@@ -127,12 +127,15 @@ def test_the_runner_is_usable_after_a_crash_in_a_later_batch(segfault_artifact):
         four = [ArgInfo.from_json(["TENSOR", "float32", [4]])]
         crash = runner.run([RunnerInput(segfault_artifact, "cpu", four)])[0].result()
         after = runner.run([RunnerInput(b.artifact_path, "cpu", good_info)])[0].result()
+        runner.close()  # closing is not the end: a later run starts a new worker
+        again = runner.run([RunnerInput(b.artifact_path, "cpu", good_info)])[0].result()
     finally:
         builder.close()
         runner.close()
     assert first[0].error_msg is None
     assert "SIGSEGV" in crash.error_msg
     assert after.error_msg is None and after.run_secs
+    assert again.error_msg is None and again.run_secs
 
 
 def hang_and_report(path):

@@ -162,6 +162,8 @@ def _error(r: TaskResult, timeout_sec: float) -> str:
                 f"its worker was killed and replaced")
     if r.kind == "crash":
         return f"LocalBuilder: the build crashed its worker: {r.error}"
+    if r.error and r.error.startswith("LocalBuilder:"):
+        return r.error
     return f"LocalBuilder: the build failed: {r.error}"
 
 
@@ -213,7 +215,11 @@ class LocalBuilder(Builder):
             except Exception as e:  # noqa: BLE001 - a bad input is that input's error
                 results[i] = BuilderResult(None, f"LocalBuilder: cannot send build input "
                                                  f"{i} to a worker: {type(e).__name__}: {e}")
-        done = self.pool.map(_WORKER_TASK, tasks, self.timeout_sec) if tasks else []
+        try:
+            done = self.pool.map(_WORKER_TASK, tasks, self.timeout_sec) if tasks else []
+        except Exception as e:  # noqa: BLE001 - e.g. no process could be started
+            msg = f"LocalBuilder: the worker pool failed: {type(e).__name__}: {e}"
+            done = [TaskResult(error=msg, kind="error") for _ in tasks]
         for i, r in zip(where, done, strict=True):
             if r.ok:
                 results[i] = BuilderResult(r.value, None, r.seconds)

@@ -179,10 +179,16 @@ class LocalRunner(Runner):
         self.initializer = (None if initializer is None
                             else function_name(initializer, "initializer"))
         self._pool = WorkerPool(1, self.initializer)
-        # one thread runs the candidates one after another, in submission order
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="onnxtune-runner")
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._last_end = 0.0
+
+    @property
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The one thread that runs candidates one after another, in submission order."""
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="onnxtune-runner")
+        return self._executor
 
     def run(self, runner_inputs: list[RunnerInput]) -> list[RunnerFuture]:
         """Queue every input for measurement; returns one future per input at once."""
@@ -195,7 +201,7 @@ class LocalRunner(Runner):
                 fut.set_result(RunnerResult(None, f"LocalRunner: invalid runner input: "
                                                   f"{type(e).__name__}: {e}"))
             else:
-                self._executor.submit(self._run_one, args, fut)
+                self.executor.submit(self._run_one, args, fut)
             futures.append(fut)
         return futures
 
@@ -225,13 +231,17 @@ class LocalRunner(Runner):
                                               f"{type(e).__name__}: {e}"))
 
     def close(self) -> None:
-        """Finish the queued candidates, then stop the worker process."""
-        self._executor.shutdown(wait=True)
+        """Finish the queued candidates, then stop the worker process (a later ``run``
+        starts a new one)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         self._pool.close()
 
     def __del__(self) -> None:
         try:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
             self._pool.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
