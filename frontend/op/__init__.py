@@ -66,9 +66,11 @@ matmul                 (a, b) numpy matmul: batch broadcasting, 1-D operands  OU
 nn.dense               (data [.., K], weight [N, K]) → data @ weight.T        OUT_EWISE_FUSABLE
 nn.batch_norm          (data, gamma, beta, mean, var); axis=1, epsilon=1e-5   BROADCAST
                        (inference: (x - mean) / sqrt(var + eps) * g + b)
-nn.layer_norm          (data, gamma, beta); axes=(-1,), epsilon=1e-5          OPAQUE
-                       (gamma/beta broadcast to the normalized dims; beta
-                       may be omitted by passing None)
+nn.layer_norm          (data, gamma, beta); axes=(-1,), epsilon=1e-5,         OPAQUE
+                       return_stats=False (gamma/beta broadcast to the
+                       normalized dims; None omits one). return_stats=True →
+                       (y, mean, inv_std_dev), stats float32 with the
+                       normalized dims kept as 1 (num_outputs None)
 nn.instance_norm       (data N C ..., gamma [C], beta [C]); epsilon=1e-5      OPAQUE
 nn.lrn                 (data NC...); size, alpha=1e-4, beta=0.75, bias=1.0    OPAQUE
                        (ONNX LRN: alpha / size scaling, channel window)

@@ -16,8 +16,11 @@ _COORD = ("half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel",
 _NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
-def _in_coord(o: PrimExpr, n_in: int, n_out: int, scale: float, mode: str) -> PrimExpr:
-    """The input coordinate (float32) an output index maps to."""
+def _in_coord(o: PrimExpr, n_in: int, n_out: int, scale: float, mode: str,
+              resized: float) -> PrimExpr:
+    """The input coordinate (float32) an output index maps to; ``resized`` is the resized
+    length align_corners divides by (``n_in * scale`` when ONNX scales are given, as the
+    ONNX reference computes it; else ``n_out``)."""
     x = cast("float32", o)
     f = _c
     if mode == "half_pixel":
@@ -29,7 +32,7 @@ def _in_coord(o: PrimExpr, n_in: int, n_out: int, scale: float, mode: str) -> Pr
     if mode == "pytorch_half_pixel":
         return (x + f(0.5)) / f(scale) - f(0.5) if n_out > 1 else f(0.0)
     if mode == "align_corners":
-        return x * f((n_in - 1) / (n_out - 1)) if n_out > 1 else f(0.0)
+        return x * f((n_in - 1) / (resized - 1)) if resized > 1 and n_out > 1 else f(0.0)
     if mode == "asymmetric":
         return x / f(scale)
     return (x + f(0.5)) / f(scale)  # tf_half_pixel_for_nn
@@ -102,12 +105,13 @@ def resize2d(
     hin, win = shp[-2:]
     hout, wout = (int(s) for s in size)
     sc = (hout / hin, wout / win) if scales is None else tuple(float(s) for s in scales)
+    rh, rw = (hout, wout) if scales is None else (hin * sc[0], win * sc[1])
     mode = coordinate_transformation_mode
 
     def f(*i: PrimExpr) -> PrimExpr:
         pre, y, x = i[:-2], i[-2], i[-1]
-        fy = _in_coord(y, hin, hout, sc[0], mode)
-        fx = _in_coord(x, win, wout, sc[1], mode)
+        fy = _in_coord(y, hin, hout, sc[0], mode, rh)
+        fx = _in_coord(x, win, wout, sc[1], mode, rw)
         if method == "nearest":
             iy = _clamp(_nearest(fy, nearest_mode), hin)
             ix = _clamp(_nearest(fx, nearest_mode), win)

@@ -342,15 +342,18 @@ def _moments(
     return s, v, 1.0 / count
 
 
-@register_op("nn.layer_norm", OpPattern.OPAQUE)
+@register_op("nn.layer_norm", OpPattern.OPAQUE, num_outputs=None)
 def layer_norm(
     data: te.Tensor,
     gamma: te.Tensor | None,
     beta: te.Tensor | None = None,
     axes: Any = (-1,),
     epsilon: float = 1e-5,
-) -> te.Tensor:
-    """Normalize over ``axes``; gamma and beta broadcast against the data (right-aligned)."""
+    return_stats: bool = False,
+) -> te.Tensor | tuple[te.Tensor, te.Tensor, te.Tensor]:
+    """Normalize over ``axes``; gamma and beta broadcast against the data (right-aligned).
+    With ``return_stats`` also the mean and 1/sqrt(var + eps) (ONNX LayerNormalization's
+    Mean and InvStdDev: float32, normalized dims kept as 1): a tuple of three tensors."""
     shp = shape_of(data)
     ax = norm_axes(axes, len(shp), "nn.layer_norm")
     s, v, inv_n = _moments(data, ax, "layer_norm")
@@ -367,7 +370,15 @@ def layer_norm(
             y = y + cast(d, beta[bcast_index(beta, i)])
         return cast(data.dtype, y)
 
-    return te.compute(shp, f, name="layer_norm")
+    out = te.compute(shp, f, name="layer_norm")
+    if not return_stats:
+        return out
+    kshape = shape_of(s)
+    mean = te.compute(kshape, lambda *i: cast("float32", s[i] * scalar(inv_n, d)),
+                      name="layer_norm_mean")
+    inv_std = te.compute(kshape, lambda *i: cast("float32", tir_op.rsqrt(
+        v[i] * scalar(inv_n, d) + scalar(epsilon, d))), name="layer_norm_inv_std")
+    return out, mean, inv_std
 
 
 @register_op("nn.instance_norm", OpPattern.OPAQUE)
