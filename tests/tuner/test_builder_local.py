@@ -219,3 +219,33 @@ def test_create_local_and_params_travel():
     params = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
     enc = lb._decode_params(json.loads(json.dumps(lb._encode_params(params))))
     np.testing.assert_array_equal(enc["w"], params["w"])
+
+
+def test_layout_rewrite_blocks_are_removed_before_codegen():
+    """A weight repacked by RewriteLayout arrives at the kernel already repacked: the
+    artifact takes B_global, as ArgInfo.from_entry_func says, and computes A @ B."""
+    from postproc_workloads import tiled_matmul as ms_tiled_matmul
+
+    from onnxtune.tuner.arg_info import ArgInfo
+    from onnxtune.tuner.postproc import Postproc
+
+    decisions = {("s", 0): [1, 4, 4, 4], ("s", 1): [1, 4, 1, 12], ("r", 0): [4, 8]}
+    sch, func, _ = ms_tiled_matmul(decisions=decisions, layout_free=True)
+    for p in Postproc.create("llvm"):
+        assert p.apply(sch), type(p).__name__
+    builder = LocalBuilder(max_workers=1)
+    try:
+        (res,) = builder.build([BuilderInput(sch.mod, "llvm")])
+    finally:
+        builder.close()
+    assert res.error_msg is None, res.error_msg
+    mod = load_artifact(res.artifact_path)
+    params = mod.signature("main")
+    assert [p.name for p in params] == ["A", "B_global", "C"]
+    infos = ArgInfo.from_entry_func(sch.mod)
+    assert [p.shape for p in params] == [i.shape for i in infos]
+    a, b, c = testing.make_args(func)
+    packed = b.reshape(4, 8, 4, 12).transpose(2, 0, 1, 3).copy()
+    mod["main"](a, packed, c)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+    mod.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def checking_evaluator(rt_mod, device, evaluator_config, repeated_args):
 def cleanup_marker():
     path = os.environ["ONNXTUNE_TEST_CLEANUP_MARKER"]
     with open(path, "a") as f:
-        f.write("cleaned\n")
+        f.write(f"cleaned {time.time()}\n")
 
 
 # -- tests ---------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_custom_alloc_run_evaluator_and_cleanup(matmul_artifact, tmp_path, monke
     runner = LocalRunner(
         timeout_sec=30, evaluator_config=EvaluatorConfig(number=7), alloc_repeat=3,
         f_alloc_argument=ones_alloc, f_run_evaluator=f"{__name__}:checking_evaluator",
-        f_cleanup=cleanup_marker,
+        f_cleanup=cleanup_marker, cooldown_sec=0.3,
     )
     try:
         res = [f.result() for f in runner.run([RunnerInput(path, "cpu", info)] * 2)]
@@ -126,7 +127,10 @@ def test_custom_alloc_run_evaluator_and_cleanup(matmul_artifact, tmp_path, monke
     for r in res:
         assert r.error_msg is None, r.error_msg
         assert r.run_secs == [1.0, 3.0, 7.0]  # correct result, 3 arg sets, config passed
-    assert marker.read_text() == "cleaned\n" * 2
+    lines = marker.read_text().split()
+    assert lines[0::2] == ["cleaned", "cleaned"]
+    # the second candidate started at least cooldown_sec after the first one ended
+    assert float(lines[3]) - float(lines[1]) >= 0.3
 
 
 def test_inputs_it_cannot_run_are_error_results(matmul_artifact, tmp_path):
