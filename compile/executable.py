@@ -210,6 +210,7 @@ def _analyze(program: Program):
     written: dict[str, int] = {}
     last_use: dict[str, int] = {}
     used_kernels: list[str] = []
+    writes_of: dict[str, set[int]] = {}
     for k, c in enumerate(calls):
         if isinstance(c, Alias):
             if c.src not in slots:
@@ -234,30 +235,33 @@ def _analyze(program: Program):
         if len(c.args) != len(func.params):
             raise ValueError(f"Program.calls[{k}]: kernel {c.kernel} takes "
                              f"{len(func.params)} buffers, got {len(c.args)} slots")
-        reading = True
+        writes = writes_of.get(c.kernel)
+        if writes is None:
+            writes = writes_of[c.kernel] = _written_params(func)
         for j, (s, p) in enumerate(zip(c.args, func.params, strict=True)):
             shape, dtype = p.static_shape(), p.dtype
-            if s in slots:
-                if not reading:
+            if j in writes:
+                if s in slots:
                     raise ValueError(
-                        f"Program.calls[{k}]: kernel {c.kernel} argument {j} reads {s!r} "
-                        f"after written arguments; pass reads first, then outputs")
-                info = slots[s]
-                if s in written and written[s] == k:
-                    raise ValueError(f"Program.calls[{k}]: slot {s!r} is passed twice")
-                if info.shape != shape or info.dtype != dtype:
-                    raise ValueError(
-                        f"Program.calls[{k}]: kernel {c.kernel} parameter {p.name} expects "
-                        f"{dtype}{list(shape)}, slot {s!r} holds {info.dtype}{list(info.shape)}")
-                last_use[info.root] = k
-            else:
-                reading = False
-                kind = "arena"
-                slots[s] = SlotInfo(s, shape, dtype, s, kind)
+                        f"Program.calls[{k}]: kernel {c.kernel} writes parameter {p.name} "
+                        f"into slot {s!r}, which is already defined; inputs, constants and "
+                        f"earlier results are read-only (each slot is written once)")
+                slots[s] = SlotInfo(s, shape, dtype, s, "arena")
                 written[s] = k
                 last_use[s] = k
-        if reading and len(c.args):
-            log.debug("call %d (%s) writes no new slot", k, c.kernel)
+                continue
+            if s not in slots:
+                raise ValueError(f"Program.calls[{k}]: kernel {c.kernel} reads slot {s!r} "
+                                 f"(parameter {p.name}) before anything defines it")
+            info = slots[s]
+            if written.get(s) == k:
+                raise ValueError(f"Program.calls[{k}]: kernel {c.kernel} reads slot {s!r}, "
+                                 f"which the same call writes")
+            if info.shape != shape or info.dtype != dtype:
+                raise ValueError(
+                    f"Program.calls[{k}]: kernel {c.kernel} parameter {p.name} expects "
+                    f"{dtype}{list(shape)}, slot {s!r} holds {info.dtype}{list(info.shape)}")
+            last_use[info.root] = k
     for name, s in program.outputs:
         if s not in slots:
             raise ValueError(f"Program.outputs: output {name!r} names the undefined slot {s!r}")
@@ -269,6 +273,26 @@ def _analyze(program: Program):
     lifetimes = [Lifetime(s, slots[s].nbytes, written[s], last_use[s])
                  for s in written if slots[s].kind == "arena"]
     return calls, slots, lifetimes, used_kernels
+
+
+def _written_params(func: PrimFunc) -> set[int]:
+    """Indices of the parameters ``func`` stores to (its outputs)."""
+    from onnxtune.tir.functor import post_order_visit
+    from onnxtune.tir.stmt import BufferStore
+
+    stored: set[int] = set()
+    names: set[str] = set()
+
+    def visit(n: Any) -> None:
+        if isinstance(n, BufferStore):
+            stored.add(id(n.buffer))
+            names.add(n.buffer.name)
+
+    post_order_visit(func.body, visit)
+    by_id = {j for j, p in enumerate(func.params) if id(p) in stored}
+    if by_id:
+        return by_id
+    return {j for j, p in enumerate(func.params) if p.name in names}
 
 
 # -- the native driver -------------------------------------------------------------------

@@ -184,11 +184,15 @@ def test_program_errors():
                                  [Alias("x", "v", (5, 5))], [("v", "v")]))
 
 
-def test_export_library_not_implemented(tmp_path):
-    prog, _ = _three_kernel_program()
-    ex = Executable.build(prog)
-    with pytest.raises(NotImplementedError, match="export"):
-        ex.export_library(str(tmp_path / "model.so"))
+def test_export_library_round_trip(tmp_path):
+    from onnxtune.compile.export import load_executable
+
+    prog, ref = _three_kernel_program()
+    path = str(tmp_path / "model.onnxtune")
+    Executable.build(prog).export_library(path)
+    vm = VirtualMachine(load_executable(path))
+    x = np.random.default_rng(7).standard_normal((7, 8)).astype(np.float32)
+    np.testing.assert_allclose(vm["main"](x), ref(x), rtol=1e-5, atol=1e-5)
 
 
 def test_memory_plan_random_lifetimes_never_overlap():
@@ -233,3 +237,14 @@ def test_scheduled_parallel_kernel_in_a_program():
     vm = VirtualMachine(Executable.build(prog))
     a = np.random.default_rng(6).standard_normal((64, 32)).astype(np.float32)
     np.testing.assert_allclose(vm["main"](a), np.maximum(a @ w, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_program_write_and_read_errors():
+    k = {"relu": _relu(4, 6)}
+    with pytest.raises(ValueError, match="writes parameter relu into slot 'x', which is "
+                                         "already defined"):
+        Executable.build(Program([("x", (4, 6), "float32")], {}, k, [("relu", ["x", "x"])],
+                                 [("x", "x")]))
+    with pytest.raises(ValueError, match="reads slot 'q' .* before anything defines it"):
+        Executable.build(Program([("x", (4, 6), "float32")], {}, k, [("relu", ["q", "y"])],
+                                 [("y", "y")]))
