@@ -2,8 +2,11 @@
 
     python benchmarks/cost_model.py [--size 256] [--cands 150] [--train 100] [--seed 0]
 
-1. PerStoreFeature on a tiled, vectorized, parallel conv2d (1×64×56×56, 64 3×3 filters,
-   cache_write + decompose_reduction + auto-unroll): median milliseconds per candidate.
+1. PerStoreFeature on conv2d (1×64×56×56, 64 3×3 filters, padding 1): a hand-tiled,
+   vectorized, parallel schedule (cache_write + decompose_reduction + auto-unroll), and
+   32 candidates of the default design space (post-order-apply, replay-trace): median
+   milliseconds per candidate, wall clock and process CPU time (the CPU time is the one
+   to read on a busy machine).
 2. ``--cands`` random schedules of a ``size``³ float32 matmul (tiles i0 j0 k0 i1 k1 j1 j2
    from sample_perfect_tile, random vectorize / parallel / unroll), each built and timed
    (median of 3 runs); XGBModel, MLPModel and RandomModel are trained on the first
@@ -46,6 +49,29 @@ def conv2d_candidate():
     return sch
 
 
+def space_candidates(n: int = 32):
+    """``n`` conv2d candidates of the default llvm design space, post-processed."""
+    from onnxtune.tir import testing
+    from onnxtune.tuner.tune_context import TuneContext
+
+    func, _ = testing.conv2d_nchw(1, 64, 56, 56, 64, 3, 3, padding=1)
+    ctx = TuneContext(func, target="llvm -num-cores=2", space_generator="post-order-apply",
+                      search_strategy="replay-trace", rand_state=1)
+    ctx.pre_tuning(n, n)
+    return ctx.generate_measure_candidates()
+
+
+def _time(fn, reps: int) -> tuple[float, float]:
+    """Median wall and process-CPU milliseconds of ``fn()``."""
+    wall, cpu = [], []
+    for _ in range(reps):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
+
+
 def matmul_candidate(func, seed: int):
     from onnxtune.tir.schedule import Schedule
 
@@ -85,21 +111,26 @@ def main() -> None:
     ext = PerStoreFeature()
     sch = conv2d_candidate()
     rows = ext.extract_func(sch).shape[0]
-    times = []
-    for _ in range(200):
-        t = time.perf_counter()
-        ext.extract_func(sch)
-        times.append(time.perf_counter() - t)
-    print(f"feature extraction, tiled conv2d ({rows} stores, {ext.feature_vector_length} "
-          f"features): {statistics.median(times) * 1e3:.2f} ms per candidate (median of 200)")
+    print(f"feature extraction ({ext.feature_vector_length} features per store):")
+    wall, cpu = _time(lambda: ext.extract_func(sch), 200)
+    print(f"  hand-tiled conv2d ({rows} stores): {wall:.2f} ms wall, {cpu:.2f} ms CPU "
+          "per candidate (median of 200)")
+    try:
+        cands = space_candidates()
+    except Exception as e:  # the space generator is optional here
+        print(f"  default design space unavailable: {e}")
+    else:
+        rows = sorted({ext.extract_func(c).shape[0] for c in cands})
+        wall, cpu = _time(lambda: ext.extract_from(None, cands), 10)
+        print(f"  {len(cands)} conv2d candidates of the default space (stores {rows}): "
+              f"{wall / len(cands):.2f} ms wall, {cpu / len(cands):.2f} ms CPU per candidate")
 
     n = args.size
     func, _ = testing.matmul(n, n, n)
     scheds = [matmul_candidate(func, args.seed * 100000 + s) for s in range(args.cands)]
-    t = time.perf_counter()
-    ext.extract_from(None, scheds)
-    print(f"feature extraction, matmul candidates: "
-          f"{(time.perf_counter() - t) / len(scheds) * 1e3:.2f} ms per candidate")
+    wall, cpu = _time(lambda: ext.extract_from(None, scheds), 3)
+    print(f"  {len(scheds)} matmul candidates: {wall / len(scheds):.2f} ms wall, "
+          f"{cpu / len(scheds):.2f} ms CPU per candidate")
 
     rng = np.random.default_rng(args.seed)
     a = rng.standard_normal((n, n)).astype(np.float32)

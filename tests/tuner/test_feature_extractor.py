@@ -216,3 +216,28 @@ def test_fused_loop_non_affine_indices():
     a = slots[8 * 6 * 4]  # A[f // 12, k]: 0 between f = 0 and 1
     assert raw(upd, ext, f"B{a}.inner_stride") == 0
     assert raw(upd, ext, f"B{a}.reuse_loop_multiple_read") == 0  # f moves A
+
+
+@pytest.mark.parametrize("name", ["conv2d_bias_relu", "softmax", "avg_pool2d"])
+def test_default_space_candidates(name):
+    """Post-processed candidates of the default llvm space: finite rows of the right width,
+    one per store, the same features for the same program."""
+    from onnxtune.tuner.tune_context import TuneContext
+
+    make = {
+        "conv2d_bias_relu": lambda: testing.conv2d_bias_relu(1, 8, 10, 10, 16, 3, 3, padding=1),
+        "softmax": lambda: testing.softmax(16, 100),
+        "avg_pool2d": lambda: testing.avg_pool2d(1, 8, 12, 12),
+    }[name]
+    func, _ = make()
+    ctx = TuneContext(func, target="llvm -num-cores=2", space_generator="post-order-apply",
+                      search_strategy="replay-trace", rand_state=7)
+    ctx.pre_tuning(4, 4)
+    cands = ctx.generate_measure_candidates()
+    ext = PerStoreFeature(extract_workload=True)
+    feats = ext.extract_from(ctx, cands)
+    assert len(feats) == len(cands) == 4
+    for c, m in zip(cands, feats, strict=True):
+        assert m.ndim == 2 and m.shape[0] >= 1 and m.shape[1] == ext.feature_vector_length
+        assert np.isfinite(m).all()
+        np.testing.assert_array_equal(m, ext.extract_func(c, func))

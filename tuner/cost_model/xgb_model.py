@@ -108,7 +108,7 @@ class XGBModel(LearnedModel):
             pred = segment_sum(bst.predict(dval, output_margin=True), val[1])
             score = rmse(pred, val[2], weight=val[2])
             if self.verbose_eval and it % self.verbose_eval == 0:
-                log.info("xgb round %d: val p-rmse %.4f a-peak@%d %.4f", it, score,
+                log.debug("xgb round %d: val p-rmse %.4f a-peak@%d %.4f", it, score,
                          self.average_peak_n,
                          average_peak_score(pred, val[2], self.average_peak_n))
             if score < best - 1e-12:
