@@ -470,9 +470,10 @@ def Gemm(ctx: Context, a: Expr, b: Expr, c: Expr | None = None, *, alpha: float 
          beta: float = 1.0, transA: int = 0, transB: int = 0) -> Expr:  # noqa: N803
     if transA:
         a = ctx.emit("transpose", a, axes=(1, 0))
-    if transB:
-        b = ctx.emit("transpose", b, axes=(1, 0))
-    out = ctx.emit("matmul", a, b)
+    if transB:  # a @ b.T: the weight stays [N, K] (no transposed copy)
+        out = ctx.emit("nn.dense", a, b)
+    else:
+        out = ctx.emit("matmul", a, b)
     if alpha != 1.0:
         out = ctx.emit("multiply", out, ctx.scalar(alpha, out))
     if c is not None and beta != 0.0:

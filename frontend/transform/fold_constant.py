@@ -160,12 +160,14 @@ NUMPY_OPS: dict[str, Callable[..., Any]] = {
 }
 
 
-def try_fold(op: str, args: Sequence[np.ndarray], attrs: dict[str, Any]) -> Any:
-    """numpy value of ``op(*args, **attrs)``, or None when ``op`` has no numpy rule."""
+def try_fold(op: str, args: Sequence[np.ndarray], attrs: dict[str, Any],
+             limit: int | None = IMPORT_FOLD_LIMIT) -> Any:
+    """numpy value of ``op(*args, **attrs)``, or None when ``op`` has no numpy rule (or
+    the inputs hold more than ``limit`` elements)."""
     fn = NUMPY_OPS.get(op)
     if fn is None:
         return None
-    if sum(int(a.size) for a in args) > IMPORT_FOLD_LIMIT:
+    if limit is not None and sum(int(a.size) for a in args) > limit:
         return None
     return fn(*args, **attrs)
 
@@ -207,7 +209,8 @@ def _fold_function(func: Function, use_tir: bool) -> Function:
         if isinstance(v, Call):
             args = tuple(sub(a) for a in v.args)
             if args and all(isinstance(a, Constant) for a in args):
-                res = try_fold(v.op, [a.data for a in args], v.attrs)  # type: ignore[union-attr]
+                res = try_fold(v.op, [a.data for a in args], v.attrs,  # type: ignore[union-attr]
+                               limit=None)
                 if res is None and use_tir:
                     res = fold_with_tir(Call(v.op, args, v.attrs, v.type))
                 if res is not None:
