@@ -26,6 +26,12 @@ from onnxtune.tuner.builder import (
 from onnxtune.tuner.builder import local_builder as lb
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """Worker processes started in a test write their artifacts under its tmp_path."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def tiled_matmul(m=64, n=48, k=40):
     """A scheduled matmul: tiled, reordered, outer loop parallel, inner loop vectorized."""
     func, ref = testing.matmul(m, n, k)

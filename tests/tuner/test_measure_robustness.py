@@ -41,6 +41,12 @@ define void @main(ptr %args) {
 """
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """Worker processes started in a test write their artifacts under its tmp_path."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def root(body):
     return BlockRealize((), true(), Block((), (), (), "root", body, None, ()))
 
@@ -74,10 +80,11 @@ def good_matmul():
 
 
 @pytest.fixture(scope="module")
-def segfault_artifact():
+def segfault_artifact(tmp_path_factory):
     tgt = Target("llvm")
     obj = emit_object(SEGFAULT_IR, tgt)
-    return write_artifact(BuiltModule(obj, {"main": [("C", (4,), "float32")]}, tgt))
+    return write_artifact(BuiltModule(obj, {"main": [("C", (4,), "float32")]}, tgt),
+                          str(tmp_path_factory.mktemp("segfault")))
 
 
 def test_segfault_hang_and_build_failure_are_errors_and_measuring_goes_on(segfault_artifact):

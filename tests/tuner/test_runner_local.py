@@ -27,6 +27,12 @@ from onnxtune.tuner.runner.utils import alloc_argument_common, cpu_cache_flush
 FAST = EvaluatorConfig(number=2, repeat=3, min_repeat_ms=5)
 
 
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """Worker processes started in a test write their artifacts under its tmp_path."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def tiled_matmul(m, n, k):
     func, ref = testing.matmul(m, n, k)
     sch = Schedule(func)
@@ -40,14 +46,16 @@ def tiled_matmul(m, n, k):
 
 
 @pytest.fixture(scope="module")
-def matmul_artifact():
+def matmul_artifact(tmp_path_factory):
     """(artifact path, args_info, numpy reference) of a built 96x80x64 tiled matmul."""
     mod, func, ref = tiled_matmul(96, 80, 64)
-    builder = LocalBuilder(max_workers=1)
-    try:
-        (res,) = builder.build([BuilderInput(mod, "llvm")])
-    finally:
-        builder.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(tmp_path_factory.mktemp("artifacts")))
+        builder = LocalBuilder(max_workers=1)
+        try:
+            (res,) = builder.build([BuilderInput(mod, "llvm")])
+        finally:
+            builder.close()
     assert res.error_msg is None, res.error_msg
     return res.artifact_path, ArgInfo.from_prim_func(func), ref
 
