@@ -13,6 +13,7 @@ conversion; unsupported ops and attributes are reported together in one
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -842,20 +843,21 @@ def supported_ops() -> list[str]:
     return sorted(_OPS)
 
 
-def _signature(fn: Callable[..., Any]) -> tuple[int | None, set[str]]:
-    """(max number of inputs or None for variadic, attribute names) of an op function."""
+@functools.cache
+def _signature(fn: Callable[..., Any]) -> tuple[int | None, frozenset[str], frozenset[str]]:
+    """(max inputs or None for variadic, attribute names, private keywords) of an op."""
     sig = inspect.signature(fn)
     n_in: int | None = 0
     attrs = set()
+    private = set()
     for name, p in list(sig.parameters.items())[1:]:
         if p.kind == p.VAR_POSITIONAL:
             n_in = None
         elif p.kind == p.KEYWORD_ONLY:
-            if not name.startswith("_"):
-                attrs.add(name)
+            (private if name.startswith("_") else attrs).add(name)
         elif n_in is not None:
             n_in += 1
-    return n_in, attrs
+    return n_in, frozenset(attrs), frozenset(private)
 
 
 def _attribute_value(attr: Any) -> Any:
@@ -1034,7 +1036,7 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
             args.append(env[i])
         attrs = {a.name: _attribute_value(a) for a in node.attribute
                  if a.name not in _IGNORED_ATTRS.get(node.op_type, ())}
-        if "_num_node_outputs" in inspect.signature(fn).parameters:
+        if "_num_node_outputs" in _signature(fn)[2]:
             attrs["_num_node_outputs"] = len([o for o in node.output if o])
         ctx = Context(opset, bb, name)
         try:
@@ -1073,7 +1075,7 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
 
 def _call(fn: Callable[..., Any], ctx: Context, args: list[Expr | None],
           attrs: dict[str, Any]) -> Any:
-    n_in, _ = _signature(fn)
+    n_in = _signature(fn)[0]
     if n_in is None:
         return fn(ctx, *[a for a in args if a is not None], **attrs)
     while args and args[-1] is None:
