@@ -22,6 +22,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 _FUNCS: dict[str, Callable[..., Any]] = {}
@@ -76,7 +77,13 @@ def function_name(fn: Callable[..., Any] | str, what: str = "function") -> str:
                         f"{type(fn).__name__}")
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
+    bound = getattr(fn, "__self__", None)
+    if not module or not qualname or not (bound is None or isinstance(bound, ModuleType)):
+        raise ValueError(
+            f"{what} {fn!r} is not a module-level function (a bound method or a callable "
+            f"object cannot be sent to a worker process); pass 'module:function'"
+        )
+    if "<" in qualname:
         raise ValueError(
             f"{what} {fn!r} is a lambda or a nested function: worker processes cannot "
             f"receive closures; define it at module level or pass 'module:function'"

@@ -183,6 +183,8 @@ def test_closures_are_rejected_with_a_clear_error():
         LocalBuilder(f_build=lambda mod, target, params: None)
     with pytest.raises(ValueError, match="module:function"):
         LocalBuilder(f_export="no_colon_here")
+    with pytest.raises(ValueError, match="not a module-level function"):
+        LocalBuilder(f_export=Target("llvm").as_json)  # a bound method
 
 
 def test_max_workers_builds_in_parallel():
