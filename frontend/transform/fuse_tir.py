@@ -25,11 +25,16 @@ from .util import FuncTable
 def fuse_tir(mod: IRModule) -> IRModule:
     """Replace every call of a Primitive graph function by a call_tir of its fused PrimFunc."""
     table = FuncTable([n for n, f in mod.functions.items()
-                       if not (isinstance(f, Function) and f.attrs.get("Primitive"))])
+                       if not (isinstance(f, Function) and f.attrs.get("Primitive"))],
+                      dedup=False)
     fused: dict[str, str] = {}
     for name, f in mod.functions.items():
         if isinstance(f, Function) and f.attrs.get("Primitive"):
-            fused[name] = table.add(merge_group(f, mod), name)
+            key = _group_key(f)
+            gname = table.lookup(key)
+            if gname is None:
+                gname = table.add(merge_group(f, mod), name, key)
+            fused[name] = gname
     funcs: dict[str, Any] = {}
     for name, f in mod.functions.items():
         if isinstance(f, Function) and f.attrs.get("Primitive"):
@@ -45,6 +50,22 @@ def fuse_tir(mod: IRModule) -> IRModule:
         funcs[name] = f
     funcs.update(table.new)
     return dead_code_elimination(IRModule(funcs))
+
+
+def _group_key(group: Function) -> Any:
+    """How the group is wired: param types, then (PrimFunc, argument positions) per call.
+
+    Groups with equal keys merge into the same PrimFunc (member PrimFuncs are already
+    shared by name), so the merge runs once per key.
+    """
+    pos = {id(p): ("p", k) for k, p in enumerate(group.params)}
+    calls = []
+    for k, b in enumerate(group.bindings):
+        v = b.value
+        assert isinstance(v, CallTIR)
+        calls.append((v.func, tuple(pos[id(a)] for a in v.args)))
+        pos[id(b.var)] = ("b", k)
+    return (tuple(p.type for p in group.params), tuple(calls))
 
 
 class _RenameBlocks(Mutator):

@@ -12,9 +12,9 @@ from typing import Any
 from onnxtune.tir import te
 from onnxtune.tir.function import PrimFunc
 
-from ..ir import Binding, Call, CallTIR, Function, IRModule, TensorType, TupleType
+from ..ir import Binding, Call, CallTIR, Function, IRModule, TensorType
 from ..op import get_op
-from .util import FuncTable
+from .util import FuncTable, attrs_key
 
 
 def legalize(mod: IRModule) -> IRModule:
@@ -50,10 +50,11 @@ def _legalize(func: Function, table: FuncTable) -> Function:
     for b in func.bindings:
         v = b.value
         if isinstance(v, Call):
-            pf = op_prim_func(v)
-            gname = table.add(pf, v.op.replace(".", "_"))
+            ak = attrs_key(v.attrs)
+            key = None if ak is None else (v.op, tuple(a.type for a in v.args), ak)
+            gname = table.lookup(key)
+            if gname is None:
+                gname = table.add(op_prim_func(v), v.op.replace(".", "_"), key)
             v = CallTIR(gname, v.args, v.type)
-            if isinstance(v.type, TupleType):
-                pass
         bindings.append(Binding(b.var, v))
     return func.with_bindings(bindings, func.outputs)

@@ -25,23 +25,57 @@ def use_counts(func: Function) -> dict[int, int]:
 
 
 class FuncTable:
-    """New PrimFuncs for a module: unique names, structurally equal functions shared."""
+    """New PrimFuncs for a module: unique names, equal functions shared.
 
-    def __init__(self, mod: Any):
-        self.used: set[str] = set(mod)
+    ``key`` (any hashable describing how the function was made) finds a function made the
+    same way without building it again (:meth:`lookup`); functions with different keys are
+    still shared when structurally equal (when ``dedup`` is on).
+    """
+
+    def __init__(self, used_names: Any, dedup: bool = True):
+        self.used: set[str] = set(used_names)
         self.new: dict[str, PrimFunc] = {}
+        self.dedup = dedup
         self._by_hash: dict[int, list[str]] = {}
+        self._by_key: dict[Any, str] = {}
 
-    def add(self, func: PrimFunc, hint: str) -> str:
-        h = structural_hash(func)
-        for name in self._by_hash.get(h, []):
-            if structural_equal(self.new[name], func):
-                return name
-        name, k = hint, 0
-        while name in self.used:
-            k += 1
-            name = f"{hint}{k}"
-        self.used.add(name)
-        self.new[name] = func
-        self._by_hash.setdefault(h, []).append(name)
+    def lookup(self, key: Any) -> str | None:
+        return self._by_key.get(key) if key is not None else None
+
+    def add(self, func: PrimFunc, hint: str, key: Any = None) -> str:
+        if key is not None and key in self._by_key:
+            return self._by_key[key]
+        name = None
+        h = structural_hash(func) if self.dedup else 0
+        if self.dedup:
+            for other in self._by_hash.get(h, []):
+                if structural_equal(self.new[other], func):
+                    name = other
+                    break
+        if name is None:
+            name, k = hint, 0
+            while name in self.used:
+                k += 1
+                name = f"{hint}{k}"
+            self.used.add(name)
+            self.new[name] = func
+            if self.dedup:
+                self._by_hash.setdefault(h, []).append(name)
+        if key is not None:
+            self._by_key[key] = name
         return name
+
+
+def attrs_key(attrs: dict[str, Any]) -> Any:
+    """A hashable form of op attributes (None when some value has no stable form)."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple(conv(x) for x in v)
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            return (type(v).__name__, v)
+        raise TypeError
+
+    try:
+        return tuple(sorted((k, conv(v)) for k, v in attrs.items()))
+    except TypeError:
+        return None

@@ -1,0 +1,38 @@
+"""FuseOps/FuseTIR on the light models: group counts and anchor blocks (no compilation)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from onnxtune.frontend.ir import CallTIR
+from onnxtune.frontend.onnx import from_onnx
+from onnxtune.frontend.transform import optimize
+from onnxtune.models.light import load_light
+from onnxtune.tir.module_equality import find_anchor_block
+
+
+def test_resnet50_fusion():
+    mod = optimize(from_onnx(load_light("resnet50")))
+    main = mod["main"]
+    assert all(isinstance(b.value, CallTIR) for b in main.bindings)
+    groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
+    # every BatchNorm folded into its conv; bias, residual add and relu fused behind it
+    assert groups == {
+        "nn.conv2d+add+relu": 33, "nn.conv2d+add+add+relu": 16, "nn.conv2d+add": 4,
+        "nn.max_pool2d": 1, "nn.avg_pool2d": 1, "reshape": 1, "nn.dense+add": 1,
+        "nn.softmax": 1,
+    }
+    prim_funcs = [k for k in mod if k != "main"]
+    assert len(main.bindings) == 58 and len(prim_funcs) == 29  # equal PrimFuncs are shared
+    for b in main.bindings:
+        pf = mod[b.value.func]
+        if pf.attrs["op_name"].startswith("nn.conv2d"):
+            assert find_anchor_block(pf).name_hint == "conv2d"
+
+
+def test_densenet_scale_shift_fuses_into_conv_and_concat_stays_injective():
+    mod = optimize(from_onnx(load_light("densenet121")))
+    groups = Counter(mod[b.value.func].attrs["op_name"] for b in mod["main"].bindings)
+    assert not any("batch_norm" in g for g in groups)
+    # densenet's BN → Mul → Add → Relu before each conv: an elementwise chain per layer
+    assert sum(n for g, n in groups.items() if g.startswith("nn.conv2d")) == 121
