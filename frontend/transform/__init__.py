@@ -9,8 +9,10 @@ from .fuse_ops import fuse_ops
 from .fuse_tir import fuse_tir, merge_group
 from .legalize import legalize, op_prim_func
 from .pipeline import optimize
+from .verify import GraphVerifyError, verify
 
 __all__ = [
+    "GraphVerifyError",
     "dead_code_elimination",
     "fold_batchnorm",
     "fold_constant",
@@ -20,4 +22,5 @@ __all__ = [
     "merge_group",
     "op_prim_func",
     "optimize",
+    "verify",
 ]

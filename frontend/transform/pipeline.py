@@ -9,16 +9,30 @@ from .fold_constant import fold_constant
 from .fuse_ops import fuse_ops
 from .fuse_tir import fuse_tir
 from .legalize import legalize
+from .verify import verify, verify_enabled
 
 
 def optimize(mod: IRModule, fuse: bool = True) -> IRModule:
-    """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir)."""
-    mod = fold_constant(mod)  # evaluate ops whose inputs are all constants
-    mod = fold_batchnorm(mod)  # BatchNorm → conv2d weights (+ bias add), else scale-shift
-    mod = fold_constant(mod)  # the scale-shift constants may fold further
-    mod = dead_code_elimination(mod)  # drop values no output needs
-    mod = legalize(mod)  # op calls → call_tir of TE-built PrimFuncs
+    """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
+
+    With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
+    """
+    passes = [
+        fold_constant,  # evaluate ops whose inputs are all constants
+        fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
+        fold_constant,  # the scale-shift constants may fold further
+        dead_code_elimination,  # drop values no output needs
+        legalize,  # op calls → call_tir of TE-built PrimFuncs
+    ]
     if fuse:
-        mod = fuse_ops(mod)  # group calls by operator pattern
-        mod = fuse_tir(mod)  # one PrimFunc per group
-    return dead_code_elimination(mod)
+        passes += [
+            fuse_ops,  # group calls by operator pattern
+            fuse_tir,  # one PrimFunc per group
+        ]
+    passes.append(dead_code_elimination)
+    check = verify_enabled()
+    for p in passes:
+        mod = p(mod)
+        if check:
+            verify(mod, p.__name__)
+    return mod

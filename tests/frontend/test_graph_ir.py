@@ -206,3 +206,41 @@ def test_unknown_op_is_a_clear_error(bad):
     x = Var("x", TensorType((4,), "float32"))
     with pytest.raises(KeyError, match="unknown op 'nope'"):
         op_call(bad, [x])
+
+
+def test_printer_golden_text():
+    x = Var("x", TensorType((2, 3), "float32"))
+    bb = BlockBuilder()
+    t = bb.call("transpose", x, axes=(1, 0))
+    s = bb.call("sum", t, axis=1, keepdims=True)
+    y = bb.call("add", s, Constant(np.float32(1.5).reshape(()), "one"))
+    text = Function((x,), tuple(bb.bindings), (y,)).script()
+    assert text == (
+        "def main(x: Tensor((2, 3), 'float32')):\n"
+        "    lv0: Tensor((3, 2), 'float32') = R.transpose(x, axes=(1, 0))\n"
+        "    lv1: Tensor((3, 1), 'float32') = R.sum(lv0, axis=1, keepdims=True)\n"
+        "    lv2: Tensor((3, 1), 'float32') = R.add(lv1, R.const(1.5, 'float32'))\n"
+        "    return (lv2,)"
+    )
+
+
+def test_verify_catches_broken_modules():
+    from onnxtune.frontend.ir import Binding
+    from onnxtune.frontend.transform import GraphVerifyError, verify
+
+    mod, _ = _conv_bn_relu()
+    leg = legalize(mod)
+    verify(leg)
+    main = leg["main"]
+    # use before definition
+    swapped = main.with_bindings([main.bindings[1], main.bindings[0], *main.bindings[2:]],
+                                 main.outputs)
+    with pytest.raises(GraphVerifyError, match="before it is defined"):
+        verify(IRModule({**leg.functions, "main": swapped}))
+    # call_tir with the wrong argument shape
+    b0 = main.bindings[0]
+    y = Var("y", TensorType((1, 3, 9, 9), "float32"))
+    bad = Binding(b0.var, CallTIR(b0.value.func, (y, *b0.value.args[1:]), b0.value.type))
+    broken = Function((y,), (bad, *main.bindings[1:]), main.outputs)
+    with pytest.raises(GraphVerifyError, match="parameter p0 is float32"):
+        verify(IRModule({**leg.functions, "main": broken}))
