@@ -220,3 +220,27 @@ def test_metrics():
     assert average_peak_score([0.1, 0.9, 0.5], [1.0, 0.2, 0.5], 2) == pytest.approx(0.35)
     assert rmse([1.0, 3.0], [1.0, 1.0]) == pytest.approx(math.sqrt(2))
     assert rmse([1.0, 3.0], [1.0, 1.0], weight=[1.0, 0.0]) == 0.0
+
+
+@pytest.mark.parametrize("rank_weight", [0.0, 1.0])
+def test_mlp_gradient_matches_finite_differences(rank_weight):
+    model = MLPModel(hidden=(5, 4), seed=0, weight_decay=0.0, rank_weight=rank_weight)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 3))
+    counts = np.array([2, 1, 3, 1])
+    y = np.array([1.0, 0.3, 0.6, 0.0])
+    w = y + 0.1
+    params = model._init_params(3)
+    for p in params[1::2]:  # non-zero biases keep every unit away from the ReLU kink
+        p += rng.uniform(0.05, 0.2, size=p.shape)
+    _, grads = model._loss_grad(params, x, counts, y, w)
+    eps = 1e-6
+    for p, g in zip(params, grads, strict=True):
+        for idx in [(0,) * p.ndim, tuple(s - 1 for s in p.shape)]:
+            old = p[idx]
+            p[idx] = old + eps
+            hi = model._loss_grad(params, x, counts, y, w)[0]
+            p[idx] = old - eps
+            lo = model._loss_grad(params, x, counts, y, w)[0]
+            p[idx] = old
+            assert g[idx] == pytest.approx((hi - lo) / (2 * eps), rel=1e-4, abs=1e-7)

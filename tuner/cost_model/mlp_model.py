@@ -10,7 +10,6 @@ import numpy as np
 
 from .blas_threads import single_blas_thread
 from .learned_model import LearnedModel, segment_sum
-from .metric import rmse
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,8 @@ class MLPModel(LearnedModel):
 
     Targets are the same normalized throughputs as XGBModel; the loss is the squared
     error of the per-candidate sum weighted by ``target + weight_floor`` (fast candidates
-    matter most, slow ones still count). Inputs are standardized with the training
+    matter most, slow ones still count) plus ``rank_weight`` times a pairwise logistic
+    ranking loss (the search only needs the order right). Inputs are standardized with the training
     rows' mean and deviation. Full-batch Adam for at most ``epochs`` steps, stopping
     after ``patience`` steps without a better validation error (20% held out); the
     best parameters are kept.
@@ -30,7 +30,7 @@ class MLPModel(LearnedModel):
 
     def __init__(self, *, extractor: Any = "per-store-feature", hidden: tuple[int, ...] = (64, 64),
                  learning_rate: float = 1e-2, epochs: int = 600, patience: int = 60,
-                 weight_decay: float = 1e-4, weight_floor: float = 0.1,
+                 weight_decay: float = 1e-4, weight_floor: float = 0.1, rank_weight: float = 1.0,
                  num_warmup_samples: int = 100, adaptive_training: bool = True,
                  seed: int | None = None):
         super().__init__(extractor, num_warmup_samples, adaptive_training, seed)
@@ -42,6 +42,7 @@ class MLPModel(LearnedModel):
         self.patience = int(patience)
         self.weight_decay = float(weight_decay)
         self.weight_floor = float(weight_floor)
+        self.rank_weight = float(rank_weight)
         self.params: list[np.ndarray] = []
         self.mean = np.zeros(0, np.float32)
         self.std = np.ones(0, np.float32)
@@ -83,13 +84,28 @@ class MLPModel(LearnedModel):
     def _normalize(self, x: np.ndarray) -> np.ndarray:
         return (x.astype(np.float64) - self.mean) / self.std
 
+    def _objective(self, s: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+        """Loss of candidate scores ``s`` and its gradient: weighted squared error plus
+        ``rank_weight`` x the mean pairwise logistic loss over pairs where one candidate
+        is truly faster (log(1 + exp(-(s_fast - s_slow))))."""
+        err = s - y
+        wsum = w.sum()
+        loss = float((w * err * err).sum() / wsum)
+        grad = 2.0 * w * err / wsum
+        if self.rank_weight > 0 and len(s) > 1:
+            diff = np.clip(s[:, None] - s[None, :], -30.0, 30.0)
+            better = (y[:, None] > y[None, :]).astype(np.float64)
+            npairs = max(1.0, better.sum())
+            loss += self.rank_weight * float((better * np.log1p(np.exp(-diff))).sum() / npairs)
+            gd = -better / (1.0 + np.exp(diff)) * (self.rank_weight / npairs)
+            grad = grad + gd.sum(axis=1) - gd.sum(axis=0)
+        return loss, grad
+
     def _loss_grad(self, params: list, x: np.ndarray, counts: np.ndarray, y: np.ndarray,
                    w: np.ndarray) -> tuple[float, list]:
         out, acts = self._forward(params, x)
-        err = segment_sum(out, counts) - y
-        wsum = w.sum()
-        loss = float((w * err * err).sum() / wsum)
-        grads = self._backward(params, acts, np.repeat(2.0 * w * err / wsum, counts))
+        loss, g = self._objective(segment_sum(out, counts), y, w)
+        grads = self._backward(params, acts, np.repeat(g, counts))
         for i in range(0, len(params), 2):
             grads[i] = grads[i] + self.weight_decay * params[i]
         return loss, grads
@@ -129,7 +145,7 @@ class MLPModel(LearnedModel):
                 params[i] = params[i] - self.learning_rate * mh / (np.sqrt(vh) + eps)
             if has_val:
                 pred = segment_sum(self._forward(params, x_va)[0], c_va)
-                score = rmse(pred, y_va, weight=y_va + self.weight_floor)
+                score = self._objective(pred, y_va, y_va + self.weight_floor)[0]
             else:
                 score = loss
             if score < best - 1e-9:
