@@ -93,3 +93,37 @@ def replay(trace, func, postprocs=()):
     for p in postprocs:
         assert p.apply(sch), type(p).__name__
     return sch
+
+
+def random_program(func, seed):
+    """A random design-space-like program: the last reduction block (else the last block)
+    tiled S S R S R S, sometimes with a write cache, every other block at a sampled compute
+    location, and random parallel / vectorize / unroll annotations on the root."""
+    from onnxtune.tir.expr import IterType
+    from onnxtune.tir.schedule import ScheduleError
+    from onnxtune.tir.schedule.tree import index
+
+    sch = Schedule(func, seed=seed)
+    ix = index(func)
+    names = ix.order[1:]
+    red = [n for n in names if ix.blocks[n].stmt.block.init is not None]
+    anchor = red[-1] if red else names[-1]
+    b = sch.get_block(anchor)
+    loops = sch.get_loops(b)
+    ivs = sch.get(b).iter_vars
+    sp = [lv for lv, iv in zip(loops, ivs, strict=True) if iv.iter_type == IterType.DATA_PAR]
+    rd = [lv for lv, iv in zip(loops, ivs, strict=True) if iv.iter_type != IterType.DATA_PAR]
+    tiles, _ = tile_ssrsrs(sch, b, sp, rd)
+    if red and sch.fork_seed() % 2 == 0:
+        cw = sch.cache_write(b, 0, "global")
+        sch.reverse_compute_at(cw, tiles[-1][1])
+    for n in names:
+        if n == anchor:
+            continue
+        try:
+            blk = sch.get_block(n)
+            sch.compute_at(blk, sch.sample_compute_location(blk))
+        except ScheduleError:
+            pass
+    annotate_root(sch, [1, 4, 32, 64][seed % 4], [4, 16, 64][seed % 3], None)
+    return sch

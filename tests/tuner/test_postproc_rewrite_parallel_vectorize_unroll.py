@@ -119,3 +119,46 @@ def test_no_annotation_is_a_no_op_and_bad_value_rejected():
     assert sch.func is f
     sch.annotate(sch.get_block("root"), "meta_schedule.parallel", "many")
     assert PVU().apply(sch) is False
+
+
+WORKLOADS = {
+    "matmul_primes": lambda: testing.matmul(31, 17, 13),
+    "conv_stride2": lambda: testing.conv2d_nchw(1, 3, 7, 7, 5, 3, 3, stride=2, padding=1),
+    "layer_norm": lambda: testing.layer_norm(4, 10),
+    "depthwise": lambda: testing.depthwise_conv2d_nchw(1, 4, 6, 6, 3, 3, padding=1),
+    "conv_bias_relu": lambda: testing.conv2d_bias_relu(1, 4, 5, 5, 6, 3, 3, padding=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+@pytest.mark.parametrize("seed", [1, 6])
+def test_random_design_space_programs(name, seed):
+    from postproc_workloads import random_program
+
+    from onnxtune.tuner.postproc import Postproc
+
+    f, ref = WORKLOADS[name]()
+    if len(f.params) > 2:
+        f = f.with_attr("layout_free_buffers", [1])
+    sch = random_program(f, seed)
+    for p in Postproc.create("llvm"):
+        assert p.apply(sch), type(p).__name__
+    run_and_check(sch.func, ref, rtol=1e-3, atol=1e-3)
+
+
+def test_rfactor_blocks():
+    from onnxtune.tir import te
+
+    a = te.placeholder((6, 60), name="A")
+    k = te.reduce_axis((0, 60), name="k")
+    b = te.compute((6,), lambda i: te.sum(a[i, k], axis=k), name="B")
+    sch = Schedule(te.create_prim_func([a, b]))
+    _, kk = sch.get_loops(sch.get_block("B"))
+    _, k1 = sch.split(kk, [None, 12])
+    sch.rfactor(k1, 1)
+    annotate_root(sch, 32, 16, 1)
+    assert PVU().apply(sch)
+    # the rfactor block's spatial k_1 (contiguous in A and B_rf) is vectorized
+    assert loops_of(sch.func, "B_rf")[-1][:2] == (12, "v")
+    assert loops_of(sch.func, "B")[0][:2] == (6, "p")
+    run_and_check(sch.func, lambda x: x.sum(axis=1))

@@ -11,7 +11,7 @@ from onnxtune.tir.schedule.tree import index
 
 from ..postproc.rewrite_parallel_vectorize_unroll import (
     PARALLEL,
-    _adjust,
+    adjust_parallel_vectorize,
     parallel_loop_count,
     parse_annotations,
 )
@@ -71,7 +71,7 @@ class MutateParallel(Mutator):
 
         def plan(limit: int) -> tuple[int, ...]:
             parsed.max_parallel_extent = limit
-            return tuple(_adjust(r, loops, parsed).num_parallel_loops
+            return tuple(adjust_parallel_vectorize(r, loops, parsed).num_parallel_loops
                          for r, loops in children)
 
         out: dict[tuple[int, ...], int] = {}

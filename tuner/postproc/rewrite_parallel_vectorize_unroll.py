@@ -219,7 +219,10 @@ def parallel_loop_count(loops: list[For], max_extent: int) -> tuple[int, int]:
     return n, prod
 
 
-def _adjust(realize: BlockRealize, loops: list[For], parsed: Parsed) -> Parsed:
+def adjust_parallel_vectorize(realize: BlockRealize, loops: list[For], parsed: Parsed
+                              ) -> Parsed:
+    """How many leading loops of the block to parallelize and trailing loops to vectorize
+    under the root annotations ``parsed`` (TVM's AdjustParallelVectorize; -1: none)."""
     p = Parsed(**vars(parsed))
     if p.max_parallel_extent == -1 and p.max_vectorize_extent == -1:
         return p
@@ -262,7 +265,7 @@ def _rewrite_block(sch: Any, block_rv: Any, parsed: Parsed) -> None:
     if not loop_rvs:
         return
     realize = index(sch.func).block(name).stmt
-    p = _adjust(realize, [sch.get(lv) for lv in loop_rvs], parsed)
+    p = adjust_parallel_vectorize(realize, [sch.get(lv) for lv in loop_rvs], parsed)
     n = len(loop_rvs)
     if p.num_parallel_loops == n and p.num_vectorize_loops == n:
         fused = sch.fuse(*loop_rvs) if n > 1 else loop_rvs[0]
