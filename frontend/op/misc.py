@@ -68,7 +68,7 @@ def _parse_einsum(subscripts: str, ranks: list[int]) -> tuple[list[str], str]:
         if "..." in t:
             n_ell = r - len(t.replace("...", ""))
             t = t.replace("...", ell[ell_rank - n_ell:])
-        if len(t) != r or not t.isalpha():
+        if len(t) != r or (t and not t.isalpha()):
             raise ValueError(f"einsum: term {t!r} does not match an operand of rank {r}")
         out_terms.append(t)
     if arrow:

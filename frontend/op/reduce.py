@@ -23,6 +23,10 @@ def reduce(x: te.Tensor, axis: Any, keepdims: bool, reducer: Callable[..., PrimE
     out = tuple(1 if j in axes else shp[j] for j in range(len(shp))) if keepdims else tuple(
         shp[j] for j in kept)
 
+    if any(shp[j] == 0 for j in axes):  # nothing to reduce: the identity (ONNX empty set)
+        ident = _EMPTY[reducer.__name__](dtype)
+        return te.compute(out, lambda *i: ident, name=name)
+
     def f(*i: PrimExpr) -> PrimExpr:
         rs = [te.reduce_axis((0, shp[j]), name=f"k{j}") for j in axes]
         it_r = iter(rs)
@@ -36,6 +40,21 @@ def reduce(x: te.Tensor, axis: Any, keepdims: bool, reducer: Callable[..., PrimE
         return reducer(cast(dtype, x[tuple(src)]), axis=rs)
 
     return te.compute(out, f, name=name)
+
+
+def _extreme(dtype: str, sign: int) -> PrimExpr:
+    if dt.is_float(dtype):
+        return const(sign * float("inf"), dtype)
+    return scalar(dt.max_value(dtype) if sign > 0 else dt.min_value(dtype), dtype)
+
+
+#: what a reduction over nothing gives
+_EMPTY = {
+    "sum": lambda d: scalar(0, d),
+    "prod": lambda d: scalar(1, d),
+    "max": lambda d: _extreme(d, -1),
+    "min": lambda d: _extreme(d, 1),
+}
 
 
 def _register(name: str, reducer: Callable[..., PrimExpr]) -> None:
@@ -60,6 +79,9 @@ def mean(x: te.Tensor, axis: Any = None, keepdims: bool = False) -> te.Tensor:
     axes = norm_axes(axis, len(shp), "mean")
     s = reduce(x, axis, keepdims, te.sum, "mean_sum")
     n = prod([shp[j] for j in axes])
+    if n == 0:  # the mean of nothing: NaN (0 for integers)
+        nan = const(float("nan"), x.dtype) if dt.is_float(x.dtype) else scalar(0, x.dtype)
+        return te.compute(s.shape, lambda *i: nan, name="mean")
     if dt.is_float(x.dtype):
         return te.compute(s.shape, lambda *i: s[i] * scalar(1.0 / n, x.dtype), name="mean")
     return te.compute(s.shape, lambda *i: te.truncdiv(s[i], scalar(n, x.dtype)), name="mean")

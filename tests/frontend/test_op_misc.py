@@ -41,6 +41,8 @@ def test_topk_int64_and_bad_k():
         ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
         ("...ij,...jk->...ik", [(2, 3, 4), (4, 2)]),
         ("ij,jk", [(2, 3), (3, 2)]),
+        ("->", [()]),
+        (",ij->ij", [(), (2, 3)]),
     ],
 )
 def test_einsum(subscripts, shapes):

@@ -73,3 +73,15 @@ def test_arg_reduce_int64_input():
 def test_reduce_bad_axis():
     with pytest.raises(ValueError, match="axis 3 is out of range"):
         run_op("sum", rand(2, 3), axis=3)
+
+
+def test_reduce_over_an_empty_axis_gives_the_identity():
+    x = np.zeros((2, 0, 3), np.float32)
+    check(run_op("sum", x, axis=1, keepdims=True), np.zeros((2, 1, 3), np.float32))
+    check(run_op("prod", x, axis=1), np.ones((2, 3), np.float32))
+    check(run_op("max", x, axis=1), np.full((2, 3), -np.inf, np.float32))
+    check(run_op("min", x, axis=1), np.full((2, 3), np.inf, np.float32))
+    assert np.isnan(run_op("mean", x, axis=1)).all()
+    check(run_op("sum", x, axis=2), np.zeros((2, 0), np.float32))
+    xi = np.zeros((0, 3), np.int32)
+    check(run_op("max", xi, axis=0), np.full(3, np.iinfo(np.int32).min, np.int32))
