@@ -1,6 +1,7 @@
 """Feature extraction speed and cost-model ranking quality on measured matmul schedules.
 
-    python benchmarks/cost_model.py [--size 256] [--cands 150] [--train 100] [--seed 0]
+    python benchmarks/cost_model.py [--size 256] [--cands 150] [--train 100] [--splits 5]
+                                    [--seed 0]
 
 1. PerStoreFeature on conv2d (1×64×56×56, 64 3×3 filters, padding 1): a hand-tiled,
    vectorized, parallel schedule (cache_write + decompose_reduction + auto-unroll), and
@@ -9,9 +10,10 @@
    to read on a busy machine).
 2. ``--cands`` random schedules of a ``size``³ float32 matmul (tiles i0 j0 k0 i1 k1 j1 j2
    from sample_perfect_tile, random vectorize / parallel / unroll), each built and timed
-   (median of 3 runs); XGBModel, MLPModel and RandomModel are trained on the first
-   ``--train`` and rank the rest: Spearman correlation with the measured throughput and
-   a-peak@8 (mean true throughput of the model's top 8 / best).
+   (median of 3 runs); XGBModel, MLPModel and RandomModel are trained on ``--train`` of
+   them and rank the rest, over ``--splits`` random splits: Spearman correlation with
+   the measured throughput and a-peak@8 (mean true throughput of the model's top 8 /
+   best).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def main() -> None:
     ap.add_argument("--cands", type=int, default=150)
     ap.add_argument("--train", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--splits", type=int, default=5)
     args = ap.parse_args()
 
     from onnxtune.compile import build
@@ -147,20 +150,31 @@ def main() -> None:
           f"{2 * n**3 / lat.min() / 1e9:.1f} .. {2 * n**3 / lat.max() / 1e9:.2f} GFLOPS")
 
     cands = [MeasureCandidate(s, []) for s in scheds]
-    tr, te = slice(0, args.train), slice(args.train, None)
-    y = lat[te].min() / lat[te]
-    res = [RunnerResult([float(x)], None) for x in lat[tr]]
-    print(f"{'model':8s} {'spearman':>9s} {'a-peak@8':>9s} {'fit s':>6s}")
-    for name, model in [("xgb", XGBModel(num_warmup_samples=0, seed=args.seed)),
-                        ("mlp", MLPModel(num_warmup_samples=0, seed=args.seed))]:
-        t = time.perf_counter()
-        model.update(None, cands[tr], res)
-        fit = time.perf_counter() - t
-        p = model.predict(None, cands[te])
-        print(f"{name:8s} {spearman(p, y):9.3f} {average_peak_score(p, y, 8):9.3f} {fit:6.2f}")
-    rs = [RandomModel(seed=s).predict(None, cands[te]) for s in range(20)]
-    print(f"{'random':8s} {np.mean([spearman(p, y) for p in rs]):9.3f} "
-          f"{np.mean([average_peak_score(p, y, 8) for p in rs]):9.3f}   (mean of 20 seeds)")
+    makers = {
+        "xgb": lambda seed: XGBModel(num_warmup_samples=0, seed=seed),
+        "mlp": lambda seed: MLPModel(num_warmup_samples=0, seed=seed),
+        "random": lambda seed: RandomModel(seed=seed),
+    }
+    scores: dict[str, list] = {k: [] for k in makers}
+    for split in range(args.splits):
+        perm = np.random.default_rng(1000 + split).permutation(len(cands))
+        tr, te = perm[:args.train], perm[args.train:]
+        y = lat[te].min() / lat[te]
+        for name, make in makers.items():
+            model = make(split)
+            t = time.perf_counter()
+            model.update(None, [cands[i] for i in tr],
+                         [RunnerResult([float(lat[i])], None) for i in tr])
+            p = model.predict(None, [cands[i] for i in te])
+            scores[name].append((spearman(p, y), average_peak_score(p, y, 8),
+                                 time.perf_counter() - t))
+    print(f"ranking the {len(cands) - args.train} held-out candidates after training on "
+          f"{args.train}, mean ± std over {args.splits} random splits:")
+    print(f"{'model':8s} {'spearman':>15s} {'a-peak@8':>15s} {'fit s':>6s}")
+    for name, rows in scores.items():
+        r = np.array(rows)
+        print(f"{name:8s} {r[:, 0].mean():7.3f} ± {r[:, 0].std():5.3f} "
+              f"{r[:, 1].mean():7.3f} ± {r[:, 1].std():5.3f} {r[:, 2].mean():6.2f}")
 
 
 if __name__ == "__main__":
