@@ -262,7 +262,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                cost_model: Any = "xgb", strategy: Any = "evolutionary",
                task_scheduler: str = "gradient", seed: int | None = None,
                post_optimization: bool | int = False, progress: bool | Any = True,
-               report_html: bool = True) -> TuneResult:
+               report_html: bool = True, population_size: int | None = None) -> TuneResult:
     """Tune ``model_or_path`` (an ONNX ModelProto, a .onnx path or a bundled model name)
     for ``target`` with ``max_trials_global`` measured trials shared by its tasks.
 
@@ -271,6 +271,9 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     every record and still compiles. ``validate`` compares the outputs with onnxruntime on
     random inputs; ``benchmark`` times ours and onnxruntime's with the same thread count.
     ``progress``: True for a progress bar on stderr, False for none, or a stream.
+    ``population_size``: the evolutionary search's population (default: 4 candidates per
+    trial of a round, between 64 and 512 — the search is Python, so small budgets use a
+    small population).
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
     report.txt and, with ``report_html``, report.html).
     """
@@ -305,6 +308,12 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         json.dump({"module_equality": module_equality, "target": str(tgt),
                    "model": str(model_name)}, f)
 
+    if strategy == "evolutionary":
+        from onnxtune.tuner.search_strategy.evolutionary_search import EvolutionarySearch
+
+        pop = population_size or min(512, max(64, 4 * num_trials_per_iter))
+        strategy = EvolutionarySearch(population_size=pop,
+                                      init_min_unmeasured=min(50, pop // 2))
     mod = from_onnx(model)
     tasks = extract_tasks(mod, tgt, module_equality=module_equality)
     database = JSONDatabase(work_dir=work_dir, module_equality=module_equality)
