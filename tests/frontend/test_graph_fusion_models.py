@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from onnxtune.frontend.ir import CallTIR
 from onnxtune.frontend.onnx import from_onnx
 from onnxtune.frontend.transform import optimize
@@ -30,6 +32,7 @@ def test_resnet50_fusion():
             assert find_anchor_block(pf).name_hint == "conv2d"
 
 
+@pytest.mark.slow
 def test_densenet_scale_shift_fuses_into_conv_and_concat_stays_injective():
     mod = optimize(from_onnx(load_light("densenet121")))
     groups = Counter(mod[b.value.func].attrs["op_name"] for b in mod["main"].bindings)
