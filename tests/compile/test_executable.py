@@ -248,3 +248,69 @@ def test_program_write_and_read_errors():
     with pytest.raises(ValueError, match="reads slot 'q' .* before anything defines it"):
         Executable.build(Program([("x", (4, 6), "float32")], {}, k, [("relu", ["q", "y"])],
                                  [("y", "y")]))
+
+
+def test_random_dags_match_numpy():
+    """Random DAGs of two kernels plus reshape aliases and random outputs: the planned
+    arena never lets a live buffer be overwritten, on either driver."""
+    shape, flat = (4, 6), (24,)
+
+    def add(a, b):
+        return te.compute(shape, lambda i, j: a[i, j] + b[i, j] * te.const(0.5), name="add")
+
+    def neg1(a):
+        return te.compute(flat, lambda i: te.const(1.0) - a[i], name="neg1")
+
+    kernels = {"add": _kernel(add, [shape, shape]), "neg1": _kernel(neg1, [flat])}
+    rng = np.random.default_rng(8)
+    for trial in range(4):
+        env_fns: list = []
+        calls: list = []
+        shapes = {"x": "2d", "c": "2d"}
+        names = ["x", "c"]
+        for k in range(25):
+            t = f"t{k}"
+            kind = rng.integers(0, 3)
+            if kind == 0:
+                a, b = (str(rng.choice([n for n in names if shapes[n] == "2d"]))
+                        for _ in range(2))
+                calls.append(("add", [a, b, t]))
+                env_fns.append((t, lambda e, a=a, b=b: e[a] + e[b] * np.float32(0.5)))
+                shapes[t] = "2d"
+            elif kind == 1:
+                a = str(rng.choice([n for n in names if shapes[n] == "1d"] or ["x"]))
+                if shapes[a] == "2d":
+                    calls.append(Alias(a, t + "f", flat))
+                    env_fns.append((t + "f", lambda e, a=a: e[a].reshape(flat)))
+                    shapes[t + "f"] = "1d"
+                    names.append(t + "f")
+                    a = t + "f"
+                calls.append(("neg1", [a, t]))
+                env_fns.append((t, lambda e, a=a: np.float32(1.0) - e[a]))
+                shapes[t] = "1d"
+            else:
+                a = str(rng.choice([n for n in names if shapes[n] == "1d"] or ["x"]))
+                if shapes[a] == "1d":
+                    calls.append(Alias(a, t, shape))
+                    env_fns.append((t, lambda e, a=a: e[a].reshape(shape)))
+                    shapes[t] = "2d"
+                else:
+                    calls.append(Alias(a, t, flat))
+                    env_fns.append((t, lambda e, a=a: e[a].reshape(flat)))
+                    shapes[t] = "1d"
+            names.append(t)
+        outs = sorted({str(n) for n in rng.choice(names, 5)})
+        c = rng.standard_normal(shape).astype(np.float32)
+        prog = Program([("x", shape, "float32")], {"c": c}, kernels, calls,
+                       [(f"out_{n}", n) for n in outs])
+        ex = Executable.build(prog)
+        ex.plan.check()
+        x = rng.standard_normal(shape).astype(np.float32)
+        env = {"x": x, "c": c}
+        for name, fn in env_fns:
+            env[name] = fn(env)
+        for driver in ("native", "python"):
+            got = VirtualMachine(ex, driver=driver).run({"x": x})
+            for n in outs:
+                np.testing.assert_allclose(got[f"out_{n}"], env[n], rtol=1e-6,
+                                           err_msg=f"trial {trial} output {n}")
