@@ -186,3 +186,67 @@ def test_tune_tir_end_to_end_with_the_default_parts(tmp_path):
     recs = db.get_all_tuning_records()
     assert len(recs) == 12
     assert len({module_key(r.schedule().mod) for r in recs}) == 12
+
+
+# -- module-level hooks: LocalBuilder / LocalRunner workers import them by name -------------
+def crashing_evaluator(rt_mod, device, evaluator_config, repeated_args):
+    """Segfaults on 24-row problems, never returns on 40-row ones, else times normally."""
+    import signal
+    import time
+
+    from onnxtune.tuner.runner.local_runner import default_run_evaluator
+
+    rows = repeated_args[0][0].shape[0]
+    if rows == 24:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if rows == 40:
+        time.sleep(3600)
+    return default_run_evaluator(rt_mod, device, evaluator_config, repeated_args)
+
+
+def failing_build(mod, target, params=None):
+    """Fails to build 56-row problems."""
+    from onnxtune.tuner.builder.local_builder import default_build
+
+    if mod["main"].params[0].static_shape()[0] == 56:
+        raise RuntimeError("injected build failure")
+    return default_build(mod, target, params)
+
+
+@pytest.mark.skipif(not _have_default_parts(), reason="the default tuner parts are not built")
+def test_segfault_hang_and_build_failure_tasks_finish_their_budgets(tmp_path, monkeypatch):
+    from onnxtune.tuner.builder.local_builder import LocalBuilder
+    from onnxtune.tuner.runner.config import EvaluatorConfig
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    sizes = {"ok": 32, "segfault": 24, "hang": 40, "build": 56}
+    funcs = {name: testing.matmul(m, 16, 16) for name, m in sizes.items()}
+    tasks = [TuneContext(funcs[name][0], target="llvm", space_generator=FnSpace(),
+                         search_strategy=ReplayTrace(), task_name=name, rand_state=2)
+             for name in sizes]
+    builder = LocalBuilder(max_workers=1, f_build=f"{__name__}:failing_build")
+    runner = LocalRunner(timeout_sec=8, f_run_evaluator=f"{__name__}:crashing_evaluator",
+                         evaluator_config=EvaluatorConfig(number=1, repeat=1, min_repeat_ms=0))
+    try:
+        db = tune_tasks(tasks=tasks, task_weights=[1.0] * 4, work_dir=str(tmp_path),
+                        max_trials_global=4, max_trials_per_task=1, num_trials_per_iter=1,
+                        builder=builder, runner=runner, database="json", cost_model=None,
+                        task_scheduler="round-robin")
+    finally:
+        for part in (builder, runner):
+            getattr(part, "close", lambda: None)()
+    for name, (func, ref) in funcs.items():
+        wl = db.commit_workload(func)
+        recs = db.records_of(wl)
+        assert len(recs) == 1, name
+        if name == "ok":
+            assert all(r.is_valid() for r in recs)
+            _check(compile_tir(db, func, "llvm"), func, ref)
+        else:
+            assert not any(r.is_valid() for r in recs) and all(r.error_msg for r in recs)
+            assert compile_tir(db, func, "llvm") is None
+    # the errors are on disk too: a fresh database reads 4 records, 3 with an error
+    again = JSONDatabase(work_dir=str(tmp_path))
+    assert len(again) == 4
+    assert sum(1 for r in again.get_all_tuning_records() if r.error_msg) == 3
