@@ -9,7 +9,9 @@ Rules, applied in binding order (each value's only consumer decides):
 - opaque ops and multi-output calls stay alone.
 
 A group keeps exactly one output (every other member's value has its single use inside
-the group), so grouping never creates a cycle. Each group of two or more calls becomes
+the group), so grouping never creates a cycle. Unlike TVM's post-dominator analysis, a
+value with several consumers ends its group even when all of them could join it (a
+diamond such as ``y = exp(x); z = y * relu(y)`` gives two groups, not one). Each group of two or more calls becomes
 a graph function ``fused_<op>_<op>...`` (attribute ``Primitive``) called from ``main`` by
 a :class:`CallFunction`; FuseTIR turns those into single PrimFuncs.
 """
