@@ -135,7 +135,8 @@ def test_evolutionary_parameters_validated_and_clone():
     assert defaults == {"population_size": 512, "init_measured_ratio": 0.2,
                         "init_min_unmeasured": 50, "max_fail_count": 5,
                         "genetic_num_iters": 4, "genetic_mutate_prob": 0.85,
-                        "genetic_max_fail_count": 10, "eps_greedy": 0.05}
+                        "genetic_max_fail_count": 10, "eps_greedy": 0.05,
+                        "skip_uninformed": True}
 
 
 def _evo(**kw):
@@ -213,3 +214,15 @@ def test_mutator_receives_task_rand_state():
     ctx = _ctx(_evo(genetic_mutate_prob=1.0), mutators={spy: 1.0})
     _drive(ctx, 3, 3, cost_model=TileScoreModel())
     assert got and all(r is ctx.search_strategy.rand_state for r in got)
+
+
+def test_evolution_is_skipped_while_the_model_is_untrained():
+    class Untrained(TileScoreModel):
+        trained = False
+
+    model = Untrained()
+    batches = _drive(_ctx(_evo(), seed=4), 6, 3, cost_model=model)
+    assert sum(len(b) for b in batches) == 6 and model.predicted == 0
+    model = Untrained()
+    batches = _drive(_ctx(_evo(skip_uninformed=False), seed=4), 6, 3, cost_model=model)
+    assert sum(len(b) for b in batches) == 6 and model.predicted > 0

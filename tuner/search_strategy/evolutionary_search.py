@@ -16,6 +16,11 @@ Each round (TVM's algorithm, same parameters):
    from the random samples, skipping every program already measured (structural hash).
 
 Every candidate is post-processed; one a postprocessor rejects is discarded.
+
+One departure from TVM, on by default (``skip_uninformed=False`` turns it off): while the
+cost model's scores are random (no model, a RandomModel, or a learned model still in its
+warm-up), evolution guided by them would be a random walk costing thousands of replays,
+so the batch is drawn from fresh random samples of the design spaces instead.
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ class EvolutionarySearch(SearchStrategy):
     def __init__(self, *, population_size: int = 512, init_measured_ratio: float = 0.2,
                  init_min_unmeasured: int = 50, max_fail_count: int = 5,
                  genetic_num_iters: int = 4, genetic_mutate_prob: float = 0.85,
-                 genetic_max_fail_count: int = 10, eps_greedy: float = 0.05):
+                 genetic_max_fail_count: int = 10, eps_greedy: float = 0.05,
+                 skip_uninformed: bool = True):
         def check(ok: bool, name: str, value: Any, want: str) -> None:
             if not ok:
                 raise ValueError(f"EvolutionarySearch: {name} must be {want}, got {value!r}")
@@ -108,12 +114,14 @@ class EvolutionarySearch(SearchStrategy):
         self.genetic_mutate_prob = genetic_mutate_prob
         self.genetic_max_fail_count = genetic_max_fail_count
         self.eps_greedy = eps_greedy
+        self.skip_uninformed = skip_uninformed
         self._state: _State | None = None
 
     def _config(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "population_size", "init_measured_ratio", "init_min_unmeasured", "max_fail_count",
-            "genetic_num_iters", "genetic_mutate_prob", "genetic_max_fail_count", "eps_greedy")}
+            "genetic_num_iters", "genetic_mutate_prob", "genetic_max_fail_count", "eps_greedy",
+            "skip_uninformed")}
 
     def clone(self) -> EvolutionarySearch:
         return EvolutionarySearch(**self._config())
@@ -156,8 +164,14 @@ class EvolutionarySearch(SearchStrategy):
             st.ed = st.max_trials
         pop = self.population_size
         t0, n0, h0 = time.perf_counter(), st.replays, st.cache_hits
-        measured = self._pick_best_from_database(int(pop * self.init_measured_ratio))
-        unmeasured = self._sample_init_population(pop - len(measured))
+        informed = not self.skip_uninformed or self._model_is_informed()
+        if informed:
+            measured = self._pick_best_from_database(int(pop * self.init_measured_ratio))
+            unmeasured = self._sample_init_population(pop - len(measured))
+        else:  # random scores cannot guide evolution: draw the batch from random samples
+            measured = []
+            unmeasured = self._sample_init_population(
+                min(pop, max(self.init_min_unmeasured, 2 * sample_num)))
         t1 = time.perf_counter()
         if len(unmeasured) < self.init_min_unmeasured:
             self._log("warning", "only %d random samples of the design space are valid "
@@ -166,12 +180,16 @@ class EvolutionarySearch(SearchStrategy):
             return None
         if not measured and not unmeasured:
             return None
-        bests = self._evolve_with_cost_model(measured + unmeasured, sample_num)
-        picks = self._pick_with_eps_greedy(unmeasured, bests, sample_num)
+        if informed:
+            bests = self._evolve_with_cost_model(measured + unmeasured, sample_num)
+            picks = self._pick_with_eps_greedy(unmeasured, bests, sample_num)
+        else:
+            picks = self._pick_with_eps_greedy(unmeasured, [], sample_num)
         self._log("info", "evolutionary search: population %d measured + %d sampled in %.1f s; "
-                  "evolved in %.1f s; %d replays, %d cache hits; picked %d", len(measured),
-                  len(unmeasured), t1 - t0, time.perf_counter() - t1, st.replays - n0,
-                  st.cache_hits - h0, len(picks))
+                  "%s in %.1f s; %d replays, %d cache hits; picked %d", len(measured),
+                  len(unmeasured), t1 - t0,
+                  "evolved" if informed else "cost model not trained yet: no evolution",
+                  time.perf_counter() - t1, st.replays - n0, st.cache_hits - h0, len(picks))
         if not picks:
             st.num_empty_iters += 1
             if st.num_empty_iters >= self.num_empty_iters_before_early_stop:
@@ -179,6 +197,14 @@ class EvolutionarySearch(SearchStrategy):
         return [make_candidate(m.sch) for m in picks]
 
     # -- the steps ------------------------------------------------------------------------
+    def _model_is_informed(self) -> bool:
+        """False when the cost model's scores are random: no model, a RandomModel, or a
+        learned model still in its warm-up (``trained`` is False)."""
+        model = self._state.cost_model
+        if model is None or type(model).__name__ == "RandomModel":
+            return False
+        return getattr(model, "trained", True) is not False
+
     def _log(self, level: str, msg: str, *args: Any) -> None:
         log = getattr(self.context, "logger", None) or logger
         getattr(log, level)(msg, *args)
