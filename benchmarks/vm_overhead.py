@@ -3,8 +3,11 @@ VirtualMachine (native driver: one native call per run; python driver: one ctype
 kernel), against the kernels alone called back to back in a native loop.
 
     python benchmarks/vm_overhead.py [--kernels 50] [--size 16]
+    python benchmarks/vm_overhead.py --model squeezenet [--threads 1]   # a light model
 
 Prints microseconds per run and the overhead per kernel (median of repeats, one run).
+With ``--model``, the model's executable (untuned default schedules) is timed against the
+sum of its kernels, each timed alone on its own arrays.
 """
 
 from __future__ import annotations
@@ -52,7 +55,18 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--number", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--model", default=None,
+                    help="a light model of the onnx wheel (squeezenet, resnet50, ...)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for parallel kernels (default: all cores)")
     args = ap.parse_args()
+    if args.threads:
+        from onnxtune.compile import runtime
+
+        runtime.set_num_threads(args.threads)
+    if args.model:
+        model_overhead(args.model, args.repeat)
+        return
     n, size = args.kernels, args.size
     t0 = time.perf_counter()
     ex = Executable.build(_program(n, size))
@@ -94,6 +108,39 @@ def main() -> None:
           f"{call_us - kern_us:19.3f}")
     print(f"per-kernel overhead, python driver / native driver: "
           f"{rows[1][3] / max(rows[0][3], 1e-3):.0f}x")
+
+
+def model_overhead(name: str, repeat: int) -> None:
+    """VM time per run vs the sum of the kernels timed one by one."""
+    import onnx
+
+    from onnxtune.compile.executable import Alias
+    from onnxtune.compile.graph_build import build_graph
+    from onnxtune.frontend import from_onnx
+
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
+                        f"light_{name}.onnx")
+    t0 = time.perf_counter()
+    ex = build_graph(from_onnx(path))
+    build_s = time.perf_counter() - t0
+    vm = VirtualMachine(ex)
+    rng = np.random.default_rng(0)
+    feed = [rng.standard_normal(shape).astype(dtype) for _, shape, dtype in ex.get_inputs()]
+    kernel_us = 0.0
+    n_calls = 0
+    for c in ex.calls:
+        if isinstance(c, Alias):
+            continue
+        n_calls += 1
+        arrays = [np.zeros(ex.slots[s].shape, ex.slots[s].dtype) for s in c.args]
+        t = ex.module.time_evaluator(c.kernel, number=1, repeat=repeat, min_repeat_ms=5)
+        kernel_us += t(*arrays).median * 1e6
+    vm_us = _median_us(lambda: vm["main"](*feed), 5, repeat)
+    print(f"{name}: {n_calls} kernel calls, {len(ex.calls) - n_calls} aliases, build "
+          f"{build_s:.1f} s; arena {ex.plan.arena_bytes / 1e6:.2f} MB for "
+          f"{ex.plan.total_bytes / 1e6:.2f} MB of intermediates")
+    print(f"VirtualMachine {vm_us:.0f} us/run; kernels alone {kernel_us:.0f} us; overhead "
+          f"{(vm_us - kernel_us) / n_calls:.2f} us/kernel (noisy: kernels timed alone)")
 
 
 if __name__ == "__main__":
