@@ -9,11 +9,13 @@ Rules, applied in binding order (each value's only consumer decides):
 - opaque ops and multi-output calls stay alone.
 
 A group keeps exactly one output (every other member's value has its single use inside
-the group), so grouping never creates a cycle. Unlike TVM's post-dominator analysis, a
-value with several consumers ends its group even when all of them could join it (a
-diamond such as ``y = exp(x); z = y * relu(y)`` gives two groups, not one). Each group of two or more calls becomes
-a graph function ``fused_<op>_<op>...`` (attribute ``Primitive``) called from ``main`` by
-a :class:`CallFunction`; FuseTIR turns those into single PrimFuncs.
+the group), so grouping never creates a cycle. A value with several consumers joins
+them when they all end in one group (a diamond such as ``y = conv(x); z = y *
+sigmoid(y)``), as TVM's post-dominator rule would; otherwise it ends its group.
+
+Each group of two or more calls becomes a graph function ``fused_<op>_<op>...``
+(attribute ``Primitive``) called from ``main`` by a :class:`CallFunction`; FuseTIR turns
+those into single PrimFuncs.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def _fuse(func: Function, mod: IRModule, funcs: dict[str, Any]) -> Function:
                 members[g_new] = sorted(members[g] + members[g_new])
                 members[g] = []
                 gpat[g_new] = max(gpat[g_new], gpat[g])
+    _merge_diamonds(bindings, func, gid, members, gpat, gout)
     # emit: each group at the position of its output binding
     out_bindings: list[Binding] = []
     names_used = set(funcs)
@@ -137,6 +140,50 @@ def _fuse(func: Function, mod: IRModule, funcs: dict[str, Any]) -> Function:
         funcs[gname] = gfunc
         out_bindings.append(Binding(b.var, CallFunction(gname, tuple(args), b.var.type)))
     return func.with_bindings(out_bindings, func.outputs)
+
+
+def _merge_diamonds(bindings: tuple[Binding, ...], func: Function, gid: list[int],
+                    members: list[list[int]], gpat: list[int], gout: list[int]) -> None:
+    """Merge a group whose output has several consumers, all in one later group.
+
+    This is where ``y = conv(x); z = y * sigmoid(y)`` (out-elementwise-fusable into
+    elementwise) or ``y = exp(x); z = y * relu(y)`` (injective into injective) become one
+    group. Every edge out of the producer group ends in the consumer group, so merging
+    cannot create a cycle.
+    """
+    BC, INJ = int(OpPattern.BROADCAST), int(OpPattern.INJECTIVE)
+    RED, OUT = int(OpPattern.COMM_REDUCE), int(OpPattern.OUT_EWISE_FUSABLE)
+    consumers: dict[int, list[int]] = {}
+    index = {id(b.var): i for i, b in enumerate(bindings)}
+    for i, b in enumerate(bindings):
+        for a in uses(b.value):
+            j = index.get(id(a))
+            if j is not None:
+                consumers.setdefault(j, []).append(i)
+    outputs = {id(a) for o in func.outputs for a in uses(o)}
+    for g in sorted(range(len(members)), key=lambda k: gout[k]):
+        if not members[g] or gpat[g] > OUT:
+            continue
+        o = gout[g]
+        if id(bindings[o].var) in outputs or o not in consumers:
+            continue
+        targets = {gid[c] for c in consumers[o]}
+        if len(targets) != 1:
+            continue
+        h = targets.pop()
+        if h == g or len(members[g]) + len(members[h]) > MAX_FUSE_DEPTH:
+            continue
+        if gpat[g] == OUT and gpat[h] <= BC:
+            merged = OUT
+        elif gpat[g] <= INJ and (gpat[h] <= INJ or gpat[h] == RED):
+            merged = max(gpat[g], gpat[h])
+        else:
+            continue
+        for m in members[g]:
+            gid[m] = h
+        members[h] = sorted(members[g] + members[h])
+        members[g] = []
+        gpat[h] = merged
 
 
 def _group_name(bs: list[Binding], mod: IRModule, used: set[str]) -> str:

@@ -244,3 +244,43 @@ def test_verify_catches_broken_modules():
     broken = Function((y,), (bad, *main.bindings[1:]), main.outputs)
     with pytest.raises(GraphVerifyError, match="parameter p0 is float32"):
         verify(IRModule({**leg.functions, "main": broken}))
+
+
+def test_diamonds_fuse_when_every_consumer_joins_one_group():
+    from onnxtune.compile import build
+
+    x = Var("x", TensorType((1, 3, 6, 6), "float32"))
+    w = Constant(RNG.standard_normal((4, 3, 3, 3)).astype("float32"))
+    bb = BlockBuilder()
+    c = bb.call("nn.conv2d", x, w, padding=(1, 1, 1, 1))
+    s = bb.call("sigmoid", c)
+    z = bb.call("multiply", c, s)  # swish: conv output read twice
+    e = bb.call("exp", z)
+    r = bb.call("relu", e)
+    y = bb.call("add", e, r)  # elementwise diamond after it
+    mod = IRModule({"main": Function((x,), tuple(bb.bindings), (y,))})
+    out = fuse_tir(fuse_ops(legalize(mod)))
+    ops = [out[b.value.func].attrs["op_name"] for b in out["main"].bindings]
+    assert ops == ["nn.conv2d+sigmoid+multiply+exp+relu+add"]
+    xv = RNG.standard_normal((1, 3, 6, 6)).astype("float32")
+    got = np.empty((1, 4, 6, 6), "float32")
+    build(out[out["main"].bindings[0].value.func])["main"](xv, w.data, got)
+    ref = np.zeros((1, 4, 6, 6))
+    xp = np.pad(xv, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for i in range(3):
+        for j in range(3):
+            ref += np.einsum("nchw,oc->nohw", xp[:, :, i:i + 6, j:j + 6], w.data[:, :, i, j])
+    zz = ref / (1 + np.exp(-ref))
+    ee = np.exp(zz)
+    np.testing.assert_allclose(got, ee + np.maximum(ee, 0), rtol=1e-4)
+
+
+def test_value_used_outside_its_consumer_group_is_not_merged():
+    x = Var("x", TensorType((4,), "float32"))
+    bb = BlockBuilder()
+    e = bb.call("exp", x)
+    r = bb.call("relu", e)
+    s = bb.call("sum", e, axis=0)  # e feeds two different groups (relu's and sum's)
+    mod = IRModule({"main": Function((x,), tuple(bb.bindings), (r, s))})
+    out = fuse_tir(fuse_ops(legalize(mod)))
+    assert len(out["main"].bindings) == 3
