@@ -33,12 +33,12 @@ clip                   (x); a_min=None, a_max=None (None = unbounded)         EL
 astype                 (x); dtype (str)                                       ELEMWISE
 identity               (x)                                                    ELEMWISE
 add subtract multiply  (a, b) numpy broadcasting; divide on ints truncates    BROADCAST
-divide power maximum   toward zero (ONNX Div); floor_mod is Python's %
-minimum equal less     (sign of the divisor; ONNX Mod fmod=0); comparisons
-greater less_equal     and logical ops return bool
-greater_equal
-logical_and logical_or  fmod is C fmod / truncated integer remainder
-floor_mod fmod          (ONNX Mod fmod=1)
+divide power maximum   toward zero (ONNX Div); power keeps a's dtype;
+minimum equal less     floor_mod is Python's % (sign of the divisor, ONNX
+greater less_equal     Mod fmod=0); fmod is C fmod / the truncated integer
+greater_equal          remainder (ONNX Mod fmod=1); comparisons and logical
+logical_and logical_or ops return bool
+floor_mod fmod
 where                  (cond, x, y) broadcasting                              BROADCAST
 nn.conv2d              (data NCHW, weight OIHW); strides=(1,1),               OUT_EWISE_FUSABLE
                        padding=(0,0,0,0) (top,left,bottom,right; 2-tuple
@@ -94,14 +94,17 @@ nn.pad                 (x); pad_width ((before, after) per dim),              IN
 image.resize2d         (data NCHW); size=(out_h, out_w), method="nearest" |   INJECTIVE
                        "linear" | "cubic", coordinate_transformation_mode=
                        "half_pixel" | "align_corners" | "asymmetric" |
-                       "pytorch_half_pixel" | "tf_half_pixel_for_nn",
+                       "pytorch_half_pixel" | "tf_half_pixel_for_nn" |
+                       "half_pixel_symmetric" (tf_crop_and_resize:
+                       NotImplementedError),
                        nearest_mode="round_prefer_floor" | "round_prefer_ceil"
                        | "floor" | "ceil", cubic_coeff_a=-0.75,
                        exclude_outside=False, scales=None (ONNX's (h, w)
                        scale factors for the coordinate transform; default
                        out / in). Resizes the last two dims of any rank >= 2.
 sum mean max min prod  (x); axis=None (int, tuple, or None = all),            COMM_REDUCE
-                       keepdims=False
+                       keepdims=False (an empty reduced axis gives the
+                       identity: 0, 1, -inf, +inf; mean gives NaN)
 argmax argmin          (x); axis=0, keepdims=True, select_last_index=False    COMM_REDUCE
                        → int64
 topk                   (x); k, axis=-1, largest=True, sorted=True →           OPAQUE
