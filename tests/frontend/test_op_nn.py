@@ -177,3 +177,11 @@ def test_layer_norm_stats_outputs():
     want = ort_run("LayerNormalization", [x, g, b], n_outputs=3, axis=1, opset=17)
     for got, w in zip((y, mean, inv_std), want, strict=True):
         check(got, w, **TOL)
+
+
+def test_conv2d_float16_and_out_dtype():
+    d, w = rand(1, 3, 6, 6, dtype="float16", lo=-1, hi=1), rand(4, 3, 3, 3, dtype="float16",
+                                                               lo=-1, hi=1)
+    (want,) = ort_run("Conv", [d.astype(np.float32), w.astype(np.float32)], pads=[1, 1, 1, 1])
+    check(run_op("nn.conv2d", d, w, padding=(1, 1, 1, 1)), want.astype(np.float16))
+    check(run_op("nn.conv2d", d, w, padding=(1, 1, 1, 1), out_dtype="float32"), want, **TOL)
