@@ -16,7 +16,7 @@ usual lib directories, then ``*.libs/libgomp*.so*`` bundled in site-packages) an
 it permanently; if none exists, building code with a parallel region raises a
 RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is raised
 (unless the user set it or ``OMP_WAIT_POLICY``) so that idle workers spin for a while
-(~50-100 ms) before sleeping: regions then start in ~1-3 us instead of the
+(a few ms) before sleeping: regions then start in ~1-3 us instead of the
 milliseconds that waking a sleeping thread can take on a VM.
 
 Thread count: the launch emitted by :func:`emit_parallel_launch` reads the process
@@ -141,9 +141,12 @@ def _configure_env() -> None:
     """Runtime settings libgomp reads once, when it is loaded."""
     env = os.environ
     if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
-        # idle workers spin 3e6 pause iterations (~50-100 ms) before sleeping on a futex:
-        # waking a sleeping worker costs milliseconds on VMs, a spinning one ~2 us
-        env["GOMP_SPINCOUNT"] = "3000000"
+        # idle workers spin 2e5 pause iterations (a few ms) before sleeping on a futex:
+        # back-to-back regions (a model's kernels, a timing loop) find them awake (~2 us
+        # instead of the tens of us to ms that waking a sleeping thread costs on a VM),
+        # while on a busy machine spinning workers do not steal the cores others need
+        # for long (3e6 made parallel kernels ~90x slower at load 15 on 2 cores)
+        env["GOMP_SPINCOUNT"] = "200000"
     n = _env_threads()
     if n and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(n)
