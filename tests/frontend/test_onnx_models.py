@@ -44,3 +44,35 @@ def test_light_model_matches_onnxruntime(name):
         err = float(np.abs(o - r).max())
         tol = 1e-4 * float(np.abs(r).max()) + 1e-5
         assert err <= tol, f"{name} output {n}: max|diff| {err:.3g} > {tol:.3g}"
+
+
+def _zoo(name):
+    from onnxtune.models import get_model
+    from onnxtune.models.zoo import mobilenet_v2
+
+    if name == "mobilenet_v2_small":
+        return mobilenet_v2(image=64, classes=10)
+    return get_model(name)
+
+
+@pytest.mark.parametrize("name", ["bert_tiny", pytest.param("mobilenet_v2_small",
+                                                            marks=pytest.mark.slow)])
+def test_zoo_model_matches_onnxruntime(name):
+    """Models built by ``onnxtune.models``: a transformer encoder (MatMul, LayerNorm, erf
+    GELU, Softmax) and MobileNetV2 (depthwise convolutions, Clip)."""
+    model = _zoo(name)
+    mod = from_onnx(model)
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for p in mod["main"].params:
+        t = p.type
+        feeds[p.name] = (rng.integers(0, 2, t.shape).astype(t.dtype) if "int" in t.dtype
+                         else rng.standard_normal(t.shape).astype(t.dtype))
+    ours = VirtualMachine(build_graph(mod, "llvm"))["main"](*feeds.values())
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    refs = ort.InferenceSession(model.SerializeToString(), so).run(None, feeds)
+    for o, r in zip(ours, refs, strict=True):
+        err = float(np.abs(o - r).max())
+        assert err <= 1e-4 * float(np.abs(r).max()) + 1e-5, f"{name}: max|diff| {err:.3g}"
