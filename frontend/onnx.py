@@ -156,7 +156,7 @@ def _variadic(op: str) -> Callable[..., Expr]:
     return f
 
 
-def _pads_2d(pads: Sequence[int] | None, n: int) -> tuple[int, ...]:
+def _onnx_pads(pads: Sequence[int] | None, n: int) -> tuple[int, ...]:
     """ONNX pads (x1_begin, x2_begin, ..., x1_end, ...) → (b1, b2, ..., e1, e2, ...)."""
     if pads is None:
         return (0,) * (2 * n)
@@ -169,7 +169,7 @@ def _auto_pad(
 ) -> tuple[int, ...]:
     n = len(in_sz)
     if auto_pad in ("NOTSET", ""):
-        return _pads_2d(pads, n)
+        return _onnx_pads(pads, n)
     if auto_pad == "VALID":
         return (0,) * (2 * n)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -360,10 +360,7 @@ def Conv(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *, auto_pad: str
     d = tuple(dilations or (1,) * n)
     p = _auto_pad(auto_pad, ctx.shape(x)[2:], ks, s, d, pads)
     op = {1: "nn.conv1d", 2: "nn.conv2d", 3: "nn.conv3d"}[n]
-    if n == 1:
-        out = ctx.emit(op, x, w, strides=s, padding=p, dilation=d, groups=group)
-    else:
-        out = ctx.emit(op, x, w, strides=s, padding=p, dilation=d, groups=group)
+    out = ctx.emit(op, x, w, strides=s, padding=p, dilation=d, groups=group)
     if b is not None:
         out = ctx.emit("add", out, ctx.reshape(b, (ctx.shape(b)[0],) + (1,) * n))
     return out
@@ -414,7 +411,7 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
     elif auto_pad == "VALID":
         p = (0,) * (2 * n)
     else:
-        p = _pads_2d(pads, n)
+        p = _onnx_pads(pads, n)
     out = ctx.emit("nn.conv2d_transpose", x, w, strides=s, padding=p, output_padding=tuple(op_),
                    dilation=d, groups=group)
     if b is not None:
