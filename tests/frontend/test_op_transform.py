@@ -104,9 +104,8 @@ def test_pad_negative_crops_and_int():
           np.pad(xi, ((1, 1), (0, 2)), constant_values=7))
 
 
-@pytest.mark.xfail(strict=False, reason="LLVM O3 miscompiles this modular index pattern: the "
-                   "loop vectorizer drops `j % 4` when reading a[i % 3, j % 4, k % 5] over "
-                   "(18, 16, 10); the unoptimized IR is right (see the report of issue 5)")
 def test_tile_large_reps_llvm_vectorizer():
+    """LLVM 22's vectorizer miscompiled this modular index pattern (dropped `j % 4`) until
+    the engine turned interleaved-access vectorization off."""
     x = rand(3, 4, 5)
     check(run_op("tile", x, reps=(6, 4, 2)), np.tile(x, (6, 4, 2)))
