@@ -24,7 +24,7 @@ from onnxtune.tuner.space_generator.space_generator_union import SpaceGeneratorU
 
 #: random programs drawn per workload (each is lowered, built and compared with numpy);
 #: the workloads beyond the issue's six get a quarter of them
-SAMPLES = int(os.environ.get("ONNXTUNE_SPACE_SAMPLES", "40"))
+SAMPLES = int(os.environ.get("ONNXTUNE_SPACE_SAMPLES", "30"))
 MAIN_WORKLOADS = {"matmul", "conv2d", "conv2d_bias_relu", "softmax", "layer_norm",
                   "max_pool2d"}
 
