@@ -44,8 +44,6 @@ SKIPS: dict[str, str] = {
     r"^test_wrap_pad$": "Pad mode='wrap' is not supported",
     r"^test_center_crop_pad_.*_expanded$": "Pad with pads computed at run time (dynamic shape)",
     r"^test_not_\dd$": "opset 1 model (below the supported range, 7 and up)",
-    r"^test_flexattention_fp16": "float16 Cast inside an attention expansion (needs Cast "
-    "to float16 of intermediate values)",
 }
 
 
