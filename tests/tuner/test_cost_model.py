@@ -244,3 +244,17 @@ def test_mlp_gradient_matches_finite_differences(rank_weight):
             lo = model._loss_grad(params, x, counts, y, w)[0]
             p[idx] = old
             assert g[idx] == pytest.approx((hi - lo) / (2 * eps), rel=1e-4, abs=1e-7)
+
+
+def test_a_candidate_without_features_scores_zero(dataset, caplog):
+    cands, lat = dataset
+
+    class Odd:
+        sch = "not a schedule"
+
+    model = XGBModel(num_warmup_samples=0, early_stopping_rounds=5, seed=0)
+    model.update(Ctx(), cands[:20] + [Odd()], results(lat[:21]))
+    assert len(model.data) == 20
+    pred = model.predict(Ctx(), [cands[30], Odd(), cands[31]])
+    assert pred[1] == 0.0 and np.isfinite(pred).all()
+    assert "no features for a candidate" in caplog.text

@@ -151,8 +151,10 @@ class LearnedModel(CostModel):
             raise ValueError(f"update: {len(candidates)} candidates but {len(results)} results")
         if not candidates:
             return
-        feats = self.extractor.extract_from(context, candidates)
-        self.data.add(workload_key(context), feats, [candidate_cost(r) for r in results])
+        feats = self._extract(context, candidates)
+        keep = [i for i, f in enumerate(feats) if f is not None]
+        self.data.add(workload_key(context), [feats[i] for i in keep],
+                      [candidate_cost(results[i]) for i in keep])
         n = len(self.data)
         if n < max(1, self.num_warmup_samples):
             return
@@ -176,8 +178,28 @@ class LearnedModel(CostModel):
             return np.zeros(0)
         if not self.trained:
             return self.rng.uniform(0.0, 1.0, size=len(candidates))
-        feats = self.extractor.extract_from(context, candidates)
-        return self.predict_features(feats)
+        feats = self._extract(context, candidates)
+        ok = [i for i, f in enumerate(feats) if f is not None]
+        out = np.zeros(len(candidates))
+        if ok:
+            out[ok] = self.predict_features([feats[i] for i in ok])
+        return out
+
+    def _extract(self, context: Any, candidates: list[Any]) -> list[np.ndarray | None]:
+        """Features per candidate; None (logged) for a candidate the extractor rejects, so
+        one odd program cannot stop a tuning run (it scores 0 and is not learned from)."""
+        try:
+            return list(self.extractor.extract_from(context, candidates))
+        except Exception:  # find the culprits one by one
+            out: list[np.ndarray | None] = []
+            for c in candidates:
+                try:
+                    out.append(self.extractor.extract_from(context, [c])[0])
+                except Exception as e:
+                    log.warning("%s: no features for a candidate (%s: %s); scored 0",
+                                type(self).__name__, type(e).__name__, e)
+                    out.append(None)
+            return out
 
     def predict_features(self, feats: list[np.ndarray]) -> np.ndarray:
         """Scores of candidates given their feature arrays (the model must be trained)."""
