@@ -241,3 +241,21 @@ def test_default_space_candidates(name):
         assert m.ndim == 2 and m.shape[0] >= 1 and m.shape[1] == ext.feature_vector_length
         assert np.isfinite(m).all()
         np.testing.assert_array_equal(m, ext.extract_func(c, func))
+
+
+def test_work_is_invariant_under_scheduling():
+    """Whatever the tiling, caching and loop kinds of the default space, the rows of a
+    matmul candidate add up to M*N*K multiply-adds and one init per output element."""
+    from onnxtune.tuner.tune_context import TuneContext
+
+    func, _ = testing.matmul(32, 24, 40)
+    ctx = TuneContext(func, target="llvm -num-cores=2", space_generator="post-order-apply",
+                      search_strategy="replay-trace", rand_state=11)
+    ctx.pre_tuning(8, 8)
+    ext = PerStoreFeature()
+    for m in ext.extract_from(ctx, ctx.generate_measure_candidates()):
+        mads = sum(raw(r, ext, "float_mad") for r in m)
+        # the init (a block's init or its decomposed block) is the store that reads nothing
+        inits = sum(raw(r, ext, "outer_prod") for r in m if raw(r, ext, "B1.bytes") == 0)
+        assert mads == pytest.approx(32 * 24 * 40, rel=1e-5)
+        assert inits == pytest.approx(32 * 24, rel=1e-5)
