@@ -343,7 +343,7 @@ class _Planner:
             if not v:
                 v = vext if vext < lanes else lanes
         nvec = -(-vext // v)
-        u = _divisor_at_most(nvec, 4 if v == lanes else 8) if vext % v == 0 else 1
+        u = _divisor_at_most(nvec, 2 if v == lanes else 8) if vext % v == 0 else 1
         rpos = self._register_axis(f, vpos)
         r = 1
         if rpos is not None:
