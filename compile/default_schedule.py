@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from onnxtune.tir import dtype as dt
 from onnxtune.tir.expr import BufferLoad, IterType, PrimExpr, Var
 from onnxtune.tir.function import PrimFunc
 from onnxtune.tir.functor import collect_vars, post_order_visit
@@ -51,6 +52,8 @@ MIN_PARALLEL_ELEMENTS = 4096
 MIN_PARALLEL_WORK = 32768
 #: accumulators (vector registers) a register tile may use
 REGISTER_BUDGET = 16
+#: a packed weight slice larger than this is blocked along the reduction (L2-resident)
+WEIGHT_BLOCK_BYTES = 64 * 1024
 #: the fused parallel loop should have at least this many iterations per thread
 CHUNKS_PER_THREAD = 4
 
@@ -471,33 +474,68 @@ class _Planner:
         nvec = f.spatial[fpos][1] // V
         fu = _divisor_at_most(nvec, max(1, min(4, (REGISTER_BUDGET - 2) // max(
             1, _prod(factors)))))
-        outer, inner = [], []
+        outer, inner, outer_ext = [], [], []
         for k, lp in enumerate(sp):
+            ext = f.spatial[k][1]
             if k == fpos:
                 o, u, v = s.split(lp, [None, fu, V])
                 outer.append(o)
+                outer_ext.append(ext // (fu * V))
                 fvec = (u, v)
-            elif factors[k] > 1 and factors[k] < f.spatial[k][1]:
+            elif factors[k] > 1 and factors[k] < ext:
                 o, i = s.split(lp, [None, factors[k]])
                 outer.append(o)
+                outer_ext.append(ext // factors[k])
                 inner.append(i)
             elif factors[k] > 1:
                 inner.append(lp)
             else:
                 outer.append(lp)
-        s.reorder(*outer, *rd, *inner, *fvec)
-        if epilogue is not None and outer:
-            s.reverse_compute_at(epilogue, outer[-1])
+                outer_ext.append(ext)
+        # the outer loops that will run in parallel (and hold the accumulators)
+        npar, prod = 0, 1
+        for e in outer_ext:
+            npar += 1
+            prod *= e
+            if prod >= self.threads * CHUNKS_PER_THREAD:
+                break
+        # a weight slice too big for the cache: block the first reduction loop so that one
+        # block of weights is reused by every remaining spatial tile while it is cached
+        red_outer = []
+        item = max(1, dt.itemsize(f.out_dtype))
+        red_total = _prod([e for _, e in f.reduce])
+        if rd and npar < len(outer) and red_total * fu * V * item > WEIGHT_BLOCK_BYTES:
+            first = f.reduce[0][1]
+            per = (red_total // first) * fu * V * item
+            b = _divisor_at_most(first, max(1, WEIGHT_BLOCK_BYTES // per))
+            if b < first:
+                ro, ri = s.split(rd[0], [None, b])
+                red_outer, rd = [ro], [ri, *rd[1:]]
+        if red_outer:
+            s.reorder(*outer[:npar], *red_outer, *outer[npar:], *rd, *inner, *fvec)
+            anchor = outer[npar - 1]
+        else:
+            s.reorder(*outer, *rd, *inner, *fvec)
+            anchor = outer[-1] if outer else None
+        if epilogue is not None and anchor is not None:
+            s.reverse_compute_at(epilogue, anchor)
         for lp in (*inner, fvec[0]):
             s.unroll(lp)
         s.vectorize(fvec[1])
+        # the packing copy: the packed (innermost) V lanes vectorized — contiguous stores
         wl = s.get_loops(wb)
+        if len(wl) == len(f.block.reads[widx].buffer.shape):
+            wo, wi = s.split(wl[wdim], [None, V])
+            rest = [lp for k, lp in enumerate(wl) if k != wdim]
+            s.reorder(wo, *rest, wi)
+            s.vectorize(wi)
+            wl = [wo, *rest]
         if parallel and wl and (_const(s.get(wl[0]).extent) or 1) > 1:
             s.parallel(wl[0])
         if parallel and outer:
-            _parallel_prefix(s, outer, self.threads)
-        if rd:
-            s.decompose_reduction(blk, rd[0])
+            _parallel_prefix(s, outer[:npar], self.threads)
+        if red_outer or rd:
+            s.decompose_reduction(blk, (red_outer or rd)[0])
         return s.get(epilogue).name_hint if epilogue is not None else ""
 
     # -- 3. other reductions --------------------------------------------------------------
