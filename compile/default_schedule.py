@@ -248,6 +248,8 @@ class _Planner:
                 or last.block.writes[0].buffer not in self.params()):
             return
         lanes = self.lanes(last.out_dtype)
+        if any(len(f.spatial) != len(last.spatial) - 1 for f in reductions):
+            return  # not one value per row (a dense layer's outputs, say)
         if any(self._vector_axis(f) is not None or self._packed_axis(f, lanes) is not None
                for f in reductions):
             return  # a tiled reduction serves these better
@@ -546,14 +548,40 @@ class _Planner:
         work = total
         for _, e in f.reduce:
             work *= e
-        if self.threads < 2 or total < 2 or work < MIN_PARALLEL_WORK:
-            return
+        parallel = self.threads > 1 and total > 1 and work >= MIN_PARALLEL_WORK
+        lanes = self.lanes(f.out_dtype)
 
         def go(s: Schedule) -> None:
-            loops = s.get_loops(s.get_block(f.name))[:len(f.spatial)]
-            _parallel_prefix(s, loops, self.threads)
+            target = s.get_block(f.name)
+            if vectorize:
+                got = _rfactor_lanes(s, f, lanes)
+                if got is not None:
+                    target = got[0]
+                    s.vectorize(s.get_loops(target)[-1])
+            if parallel:
+                _parallel_prefix(s, s.get_loops(target)[:len(f.spatial)], self.threads)
 
-        self.attempt(f"parallel {f.name}", go)
+        vectorize = self._contiguous_reduction(f)
+        if vectorize and self.attempt(f"vectorized reduction {f.name}", go):
+            return
+        vectorize = False
+        if parallel:
+            self.attempt(f"parallel {f.name}", go)
+
+    def _contiguous_reduction(self, f: _Facts) -> bool:
+        """One reduction axis, the innermost loop, indexing only the last dimension of the
+        inputs that use it (a dot product along contiguous rows)."""
+        if len(f.reduce) != 1:
+            return False
+        rvar = f.reduce[0][0]
+        used = False
+        for ld in f.loads:
+            for k, idx in enumerate(ld.indices):
+                if rvar in collect_vars(idx):
+                    if k != len(ld.indices) - 1:
+                        return False
+                    used = True
+        return used
 
     # -- 4. spatial blocks ----------------------------------------------------------------
     def spatial(self, f: _Facts) -> None:
