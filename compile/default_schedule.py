@@ -52,6 +52,9 @@ MIN_PARALLEL_ELEMENTS = 4096
 MIN_PARALLEL_WORK = 32768
 #: accumulators (vector registers) a register tile may use
 REGISTER_BUDGET = 16
+#: weights up to this size stay cached while every tile of an input larger than this
+#: visits all channel blocks
+SMALL_WEIGHT_BYTES = 1024 * 1024
 #: a packed weight slice larger than this is blocked along the reduction (L2-resident)
 WEIGHT_BLOCK_BYTES = 64 * 1024
 #: the fused parallel loop should have at least this many iterations per thread
@@ -482,6 +485,7 @@ class _Planner:
             if k == fpos:
                 o, u, v = s.split(lp, [None, fu, V])
                 outer.append(o)
+                fouter = o
                 outer_ext.append(ext // (fu * V))
                 fvec = (u, v)
             elif factors[k] > 1 and factors[k] < ext:
@@ -494,6 +498,18 @@ class _Planner:
             else:
                 outer.append(lp)
                 outer_ext.append(ext)
+        # small weights (L2-resident) but large other inputs: channel blocks innermost of the
+        # outer loops, so that each input tile is reused by every channel block while cached
+        def nbytes(buf) -> int:
+            return _prod([_const(d) or 1 for d in buf.shape]) * max(1, dt.itemsize(buf.dtype))
+
+        wbuf = f.block.reads[widx].buffer
+        others = max([nbytes(r.buffer) for r in f.block.reads
+                      if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
+        if (nbytes(wbuf) <= SMALL_WEIGHT_BYTES < others and len(outer) > 1):
+            k = outer.index(fouter)
+            outer.append(outer.pop(k))
+            outer_ext.append(outer_ext.pop(k))
         # the outer loops that will run in parallel (and hold the accumulators)
         npar, prod = 0, 1
         for e in outer_ext:
