@@ -567,7 +567,7 @@ class _Planner:
         parallel = self.threads > 1 and total > 1 and work >= MIN_PARALLEL_WORK
         lanes = self.lanes(f.out_dtype)
 
-        def go(s: Schedule) -> None:
+        def go(s: Schedule, vectorize: bool) -> None:
             target = s.get_block(f.name)
             if vectorize:
                 got = _rfactor_lanes(s, f, lanes)
@@ -577,12 +577,11 @@ class _Planner:
             if parallel:
                 _parallel_prefix(s, s.get_loops(target)[:len(f.spatial)], self.threads)
 
-        vectorize = self._contiguous_reduction(f)
-        if vectorize and self.attempt(f"vectorized reduction {f.name}", go):
+        if self._contiguous_reduction(f) and self.attempt(
+                f"vectorized reduction {f.name}", lambda s: go(s, True)):
             return
-        vectorize = False
         if parallel:
-            self.attempt(f"parallel {f.name}", go)
+            self.attempt(f"parallel {f.name}", lambda s: go(s, False))
 
     def _contiguous_reduction(self, f: _Facts) -> bool:
         """One reduction axis, the innermost loop, indexing only the last dimension of the
