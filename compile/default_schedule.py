@@ -456,6 +456,12 @@ class _Planner:
 
         wb = s.cache_read(blk, widx, "global")
         s.transform_layout(wb, ("write", 0), move_last(wdim))
+        wparam = f.block.reads[widx].buffer
+        params = list(s.func.params)
+        if wparam in params and params.index(wparam) in list(
+                s.func.attrs.get("layout_free_buffers", ())):
+            # a constant weight: the graph builder runs this packing once, at compile time
+            s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
         out_buf = f.block.writes[0].buffer
         consumers = [] if out_buf in set(s.func.params) else s.get_consumers(blk)
         if out_buf in set(s.func.params):
