@@ -14,7 +14,9 @@ search does this thousands of times per round). Prints the mean time per fork + 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
 from collections import defaultdict
@@ -120,10 +122,18 @@ def main() -> None:
     base = tir.Schedule(func, seed=0)
     for _ in range(10):  # warm caches
         trace.apply_to_schedule(base.copy(), remove_postproc=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.repeat):
         trace.apply_to_schedule(base.copy(), remove_postproc=False)
     per = (time.perf_counter() - t0) / args.repeat
+    per_cpu = (time.process_time() - c0) / args.repeat
+    prof = cProfile.Profile()  # function calls: a cost measure that machine load leaves alone
+    n_prof = min(args.repeat, 20)
+    prof.enable()
+    for _ in range(n_prof):
+        trace.apply_to_schedule(base.copy(), remove_postproc=False)
+    prof.disable()
+    calls = pstats.Stats(prof).total_calls / n_prof
     t0 = time.perf_counter()
     for _ in range(args.repeat):
         base.copy()
@@ -134,6 +144,8 @@ def main() -> None:
         timed_replay(trace, base.copy(), stats)
     print(f"conv2d 1x64x56x56, 64x3x3 filters; trace of {len(trace)} instructions")
     print(f"fork + replay: {per * 1e3:.2f} ms  (target < 5 ms; fork alone {fork * 1e6:.1f} us)")
+    print(f"  cpu {per_cpu * 1e3:.2f} ms; {calls:,.0f} Python function calls per fork + replay; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
     print(f"{'instruction':24s} {'count':>5s} {'mean us':>9s} {'total us':>9s}")
     for kind, ts in sorted(stats.items(), key=lambda kv: -sum(kv[1])):
         count = len(ts) // n_rep

@@ -27,8 +27,9 @@ from ..expr import (
     convert,
 )
 from .bound import NEG_INF, POS_INF, BoundEval, ConstIntBound, clamp
+from .fold import int_info
 from .int_set import IntervalSet, IntSetEval, dom_bounds
-from .linear import keep_identity, sum_sub
+from .linear import const_int, keep_identity, sum_sub
 from .simplify import Simplifier
 from .utils import expr_text
 
@@ -61,12 +62,15 @@ class Analyzer:
     :meth:`copy` are cheap (three small dicts), so make one per scope.
     """
 
-    __slots__ = ("_bounds", "_values", "_ranges")
+    __slots__ = ("_bounds", "_simp", "_values", "_ranges")
 
     def __init__(self) -> None:
         self._bounds: dict[Var, tuple[int, int]] = {}
         self._values: dict[Var, PrimExpr] = {}
         self._ranges: dict[Var, Range] = {}
+        # the simplifier of the current bindings: its memo tables make repeated queries
+        # about the same (sub)expressions cheap; a bind starts a new one
+        self._simp: Simplifier | None = None
 
     def copy(self) -> Analyzer:
         """An independent analyzer with the same bindings."""
@@ -74,6 +78,7 @@ class Analyzer:
         a._bounds = dict(self._bounds)
         a._values = dict(self._values)
         a._ranges = dict(self._ranges)
+        a._simp = None
         return a
 
     # -- facts ----------------------------------------------------------------------------
@@ -90,7 +95,10 @@ class Analyzer:
         self._bounds.pop(var, None)
         self._values.pop(var, None)
         self._ranges.pop(var, None)
-        simp = self._simplifier()
+        self._simp = None
+        if isinstance(value, Range) and self._bind_const_range(var, value):
+            return
+        simp = Simplifier(self._bounds, self._values)
         if isinstance(value, IterVar):
             value = value.dom
         if isinstance(value, Range):
@@ -111,6 +119,25 @@ class Analyzer:
             return
         self._bind_value(var, simp.visit(convert(value)), simp)
 
+    def _bind_const_range(self, var: Var, rng: Range) -> bool:
+        """The common case of :meth:`bind`, a constant integer range of the variable's own
+        dtype, without a simplifier (same result); False if it does not apply."""
+        mn, ext = rng.min, rng.extent
+        dtype = var.dtype
+        if type(mn) is not IntImm or type(ext) is not IntImm or mn.dtype != dtype \
+                or ext.dtype != dtype or not dt.is_int(dtype) or ext.value <= 0:
+            return False
+        lo, hi = mn.value, mn.value + ext.value - 1
+        _, _, dlo, dhi = int_info(dtype)
+        if not (dlo <= lo and hi <= dhi and ext.value <= dhi):
+            return False  # wrapping constants: the general path
+        if ext.value == 1:
+            self._values[var] = const_int(lo, dtype)
+        else:
+            self._ranges[var] = Range(const_int(lo, dtype), const_int(ext.value, dtype))
+        self._bounds[var] = clamp(lo, hi, dtype)
+        return True
+
     def _bind_value(self, var: Var, value: PrimExpr, simp: Simplifier) -> None:
         if value.dtype != var.dtype:
             value = simp.visit(Cast(var.dtype, value))
@@ -119,7 +146,10 @@ class Analyzer:
             self._bounds[var] = clamp(*simp.bounds.bound(value), var.dtype)
 
     def _simplifier(self) -> Simplifier:
-        return Simplifier(self._bounds, self._values)
+        simp = self._simp
+        if simp is None:
+            simp = self._simp = Simplifier(self._bounds, self._values)
+        return simp
 
     # -- analyses -------------------------------------------------------------------------
     @_deep_ok

@@ -213,7 +213,15 @@ def dom_bounds(
         if isinstance(r, IntervalSet):
             out[v] = (r.min, r.max)
             continue
-        lo = simp.visit(r.min)
-        out[v] = (lo, simp.visit(r.min + r.extent - 1))
+        mn, ext = r.min, r.extent
+        if type(mn) is IntImm and type(ext) is IntImm and mn.dtype == ext.dtype \
+                and mn.dtype[0] in "iu":
+            # constant domain: the same constants the simplifier would give, without
+            # building and simplifying ``min + extent - 1``
+            out[v] = (simp.const(mn.value, mn.dtype),
+                      simp.const(mn.value + ext.value - 1, mn.dtype))
+            continue
+        lo = simp.visit(mn)
+        out[v] = (lo, simp.visit(mn + ext - 1))
     return out
 

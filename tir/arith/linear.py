@@ -54,13 +54,17 @@ _CONSTS: dict[tuple[int, str], IntImm] = {}
 
 def const_int(value: int, dtype: str) -> IntImm:
     """The shared IntImm for ``value`` wrapped to ``dtype``."""
-    value = wrap_int(value, dtype)
-    key = (value, dtype)
+    c = _CONSTS.get((value, dtype))
+    if c is not None:
+        return c
+    wrapped = wrap_int(value, dtype)
+    key = (wrapped, dtype)
     c = _CONSTS.get(key)
     if c is None:
         if len(_CONSTS) > 50000:
             _CONSTS.clear()
-        c = _CONSTS[key] = IntImm(value, dtype)
+        c = _CONSTS[key] = IntImm(wrapped, dtype)
+    _CONSTS[(value, dtype)] = c  # the unwrapped value too (most are in range: the same key)
     return c
 
 
@@ -70,8 +74,16 @@ def is_index_int(dtype: str) -> bool:
     return dtype[0] in "iu" and dtype != "bool"
 
 
+_HALF: dict[str, int] = {}
+
+
 def signed_coef(k: int, dtype: str) -> int:
     """A coefficient as the signed value of its width (so ``x - 1`` prints as such)."""
+    half = _HALF.get(dtype)
+    if half is None:
+        half = _HALF[dtype] = 1 << (int_info(dtype)[0] - 1)
+    if -half <= k < half:
+        return k  # already the signed value of its width
     bits = int_info(dtype)[0]
     k &= (1 << bits) - 1
     return k - (1 << bits) if k >> (bits - 1) else k

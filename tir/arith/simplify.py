@@ -90,6 +90,7 @@ class Simplifier(DivModRules):
         self.intern: dict[tuple, PrimExpr] = {}
         self.vmemo: dict[int, tuple[PrimExpr, PrimExpr]] = {}
         self.lmemo: dict[int, tuple[PrimExpr, Sum]] = {}
+        self.const = const_int  # the shared constants (saves a method call per constant)
 
     # -- node construction ----------------------------------------------------------------
     def mk(self, cls: type, *args) -> PrimExpr:

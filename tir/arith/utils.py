@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ..expr import FloatImm, IntImm, PrimExpr
+from ..expr import (
+    Add,
+    FloatImm,
+    FloorDiv,
+    FloorMod,
+    IntImm,
+    Max,
+    Min,
+    Mul,
+    PrimExpr,
+    Sub,
+    Var,
+)
+from ..functor import substitute
 
 
 def is_const_int(e: Any, value: int | None = None) -> bool:
@@ -50,3 +64,23 @@ def expr_text(e: Any) -> str:
         return repr(e)
     except Exception:  # the printer may be missing or not know this node yet
         return f"<{type(e).__name__}>"
+
+
+_BIN_TYPES = (Add, Sub, Mul, FloorDiv, FloorMod, Min, Max)
+
+
+def substitute_expr(e: Any, vmap: Mapping[Var, PrimExpr]) -> Any:
+    """:func:`onnxtune.tir.functor.substitute` of an index expression: the same result
+    (unchanged subtrees shared), by a direct walk over variables, integer constants and
+    binary arithmetic; any other node goes through the generic substituter."""
+    if not vmap:
+        return e
+    t = type(e)
+    if t is Var:
+        return vmap.get(e, e)
+    if t is IntImm:
+        return e
+    if t in _BIN_TYPES:
+        a, b = substitute_expr(e.a, vmap), substitute_expr(e.b, vmap)
+        return e if a is e.a and b is e.b else t(a, b)
+    return substitute(e, vmap)

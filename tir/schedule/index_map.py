@@ -9,6 +9,7 @@ from typing import Any
 
 from ..arith import Analyzer
 from ..arith.iter_map import IterMapResult, detect_iter_map, normalize_iter_map
+from ..arith.utils import substitute_expr
 from ..expr import FloorDiv, FloorMod, IntImm, PrimExpr, Range, Var, convert
 from ..functor import collect_vars, substitute
 
@@ -165,11 +166,13 @@ class IndexMap:
 
 
 def inverse_affine(res: IterMapResult, outputs: Sequence[PrimExpr],
-                   doms: Mapping[Var, Range]) -> dict[Var, PrimExpr]:
+                   doms: Mapping[Var, Range], analyzer: Analyzer | None = None
+                   ) -> dict[Var, PrimExpr]:
     """The input iterators of a (bijective) iterator map given the values of its indices
     (TVM's InverseAffineIterMap). Iterators of extent 1 map to their minimum; iterators
-    the indices do not use are absent from the result."""
-    an = Analyzer()
+    the indices do not use are absent from the result. ``analyzer`` (without bindings)
+    may be shared by several calls so that they share its simplification memo."""
+    an = Analyzer() if analyzer is None else analyzer
     acc: dict[int, list] = {}  # id(mark) -> [mark, value]
 
     def add(mark, value: PrimExpr) -> None:
@@ -224,7 +227,7 @@ def inverse_affine(res: IterMapResult, outputs: Sequence[PrimExpr],
         if ent is None:
             continue
         offset = an.simplify(v - mark.source)
-        out[v] = an.simplify(substitute(ent[1] + offset, unit))
+        out[v] = an.simplify(substitute_expr(ent[1] + offset, unit))
     for v, m in unit.items():
         out.setdefault(v, m)
     return out

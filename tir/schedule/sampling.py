@@ -2,7 +2,9 @@
 samplers behind sample_perfect_tile, sample_categorical and sample_compute_location.
 
 The random state is one integer (``minstd``: ``s ← s·48271 mod (2³¹−1)``), so copying a
-Schedule copies its random state for free and the same seed gives the same samples.
+Schedule copies its random state for free and the same seed gives the same samples; a
+seed is scrambled with splitmix64 before it becomes the state (small seeds would
+otherwise give correlated first draws).
 """
 
 from __future__ import annotations
@@ -27,13 +29,41 @@ def normalize_seed(seed: int | None) -> int:
     return seed if seed != 0 else 1
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    """The splitmix64 finalizer: neighbouring inputs give unrelated 64-bit outputs."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def mix_seed(seed: int | None) -> int:
+    """The initial engine state for a user seed: the normalized seed scrambled with
+    splitmix64, so that small neighbouring seeds (0, 1, 2, ...) do not start the
+    multiplicative engine at small neighbouring states, whose first draws are correlated
+    (``s·48271`` stays below the modulus for ``s < 44488``)."""
+    if seed is None or seed == -1:
+        return normalize_seed(seed)  # already random
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"a schedule seed must be an int or None, got {type(seed).__name__}")
+    state = _splitmix64(seed & _MASK64) % MODULUS
+    return state if state != 0 else 1
+
+
 class RandState:
-    """The random state of one Schedule (mutable; copy with :meth:`copy`)."""
+    """The random state of one Schedule (mutable; copy with :meth:`copy`).
+
+    The seed is scrambled (:func:`mix_seed`) before it becomes the engine state; the same
+    seed still gives the same samples.
+    """
 
     __slots__ = ("state",)
 
     def __init__(self, seed: int | None = None):
-        self.state = normalize_seed(seed)
+        self.state = mix_seed(seed)
 
     def copy(self) -> RandState:
         r = RandState.__new__(RandState)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..expr import Var
+from ..expr import IntImm, Var
 from ..function import PrimFunc
+from ..functor import collect_vars
 from ..stmt import (
     Allocate,
     Block,
@@ -240,3 +241,26 @@ def replace(func: PrimFunc, loc: Located, new: Stmt | None) -> PrimFunc:
     if cur_new is None:
         raise ScheduleError("internal: cannot remove the function body")
     return func.with_body(cur_new)
+
+
+_FREE_VARS: dict[int, tuple[object, frozenset]] = {}
+_FREE_VARS_SIZE = 16384
+
+
+def free_vars(node: object) -> frozenset:
+    """The variables under an IR node (:func:`collect_vars`), cached per node object: IR
+    is immutable and shared between the functions a schedule produces, so the same
+    statements and bindings are asked about again and again."""
+    t = type(node)
+    if t is Var:
+        return frozenset((node,))
+    if t is IntImm:
+        return frozenset()
+    hit = _FREE_VARS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    out = frozenset(collect_vars(node))
+    if len(_FREE_VARS) >= _FREE_VARS_SIZE:
+        _FREE_VARS.clear()
+    _FREE_VARS[id(node)] = (node, out)  # holds ``node``: its id cannot be reused meanwhile
+    return out

@@ -23,10 +23,10 @@ from typing import Any
 
 from onnxtune.tir.arith import Analyzer
 from onnxtune.tir.expr import Add, IntImm, IterType, Mul, Sub, Var
-from onnxtune.tir.functor import collect_vars, substitute
+from onnxtune.tir.functor import substitute
 from onnxtune.tir.schedule import ScheduleError
 from onnxtune.tir.schedule.primitives.queries import child_realizes
-from onnxtune.tir.schedule.tree import index
+from onnxtune.tir.schedule.tree import free_vars, index
 from onnxtune.tir.stmt import BlockRealize, For, ForKind, SeqStmt, Stmt
 from onnxtune.tir.transform.unroll import PRAGMA_AUTO_UNROLL_MAX_STEP, PRAGMA_UNROLL_EXPLICIT
 
@@ -53,7 +53,7 @@ def loop_iter_type(loop: For) -> IterType:
     n_sp = n_red = n_other = 0
     for realize in child_realizes(loop):
         for iv, value in zip(realize.block.iter_vars, realize.iter_values, strict=True):
-            if lv not in collect_vars(value):
+            if lv not in free_vars(value):
                 continue
             if iv.iter_type == IterType.DATA_PAR:
                 n_sp += 1
@@ -85,7 +85,7 @@ def _coef(e: Any, var: Var) -> int | None:
     """The coefficient of ``var`` in ``e`` (None if ``var`` occurs non-linearly)."""
     if e is var:
         return 1
-    if var not in collect_vars(e):
+    if var not in free_vars(e):
         return 0
     t = type(e)
     if t is Add or t is Sub:
@@ -109,6 +109,41 @@ def _stride(index_expr: Any, var: Var, an: Analyzer) -> int:
     return -1 if c is None else c
 
 
+def _linear_coefs(e: Any, binding: dict[Var, Any]) -> tuple[dict[Var, int], set[Var]]:
+    """The coefficient of every variable that ``e`` (with ``binding`` substituted) uses
+    linearly, and the variables it uses inside non-linear terms: a walk over ``+ - *const``
+    that builds and simplifies nothing."""
+    coefs: dict[Var, int] = {}
+    nonlinear: set[Var] = set()
+    stack: list[tuple[Any, int]] = [(e, 1)]
+    while stack:
+        x, k = stack.pop()
+        t = type(x)
+        if t is Var:
+            v = binding.get(x)
+            if v is not None:
+                stack.append((v, k))
+            else:
+                coefs[x] = coefs.get(x, 0) + k
+        elif t is IntImm:
+            continue
+        elif t is Add:
+            stack.append((x.a, k))
+            stack.append((x.b, k))
+        elif t is Sub:
+            stack.append((x.a, k))
+            stack.append((x.b, -k))
+        elif t is Mul and type(x.b) is IntImm:
+            stack.append((x.a, k * x.b.value))
+        elif t is Mul and type(x.a) is IntImm:
+            stack.append((x.b, k * x.a.value))
+        else:
+            for v in free_vars(x):
+                b = binding.get(v)
+                nonlinear.update(free_vars(b) if b is not None else (v,))
+    return coefs, nonlinear
+
+
 def max_vectorizable_loops(realize: BlockRealize, loops: list[For]) -> int:
     """How many innermost loops of the block can be fused and stay contiguous for every
     buffer the block reads or writes (TVM's stride analysis)."""
@@ -119,11 +154,19 @@ def max_vectorizable_loops(realize: BlockRealize, loops: list[For]) -> int:
     for access in (*block.reads, *block.writes):
         shape = [s.value if isinstance(s, IntImm) else None for s in access.buffer.shape]
         strides: list[int] = []
+        lin: dict[int, tuple[dict[Var, int], set[Var]]] = {}
         for loop in loops:
             stride, buf_stride = 0, 1
             for d in range(len(access.region) - 1, -1, -1):
-                idx = substitute(access.region[d].min, binding)
-                coef = _stride(idx, loop.loop_var, an)
+                ent = lin.get(d)
+                if ent is None:
+                    ent = lin[d] = _linear_coefs(access.region[d].min, binding)
+                coefs, nonlinear = ent
+                if loop.loop_var in nonlinear:  # let the simplifier decide
+                    idx = substitute(access.region[d].min, binding)
+                    coef = _stride(idx, loop.loop_var, an)
+                else:  # a linear use survives simplification with the same coefficient
+                    coef = coefs.get(loop.loop_var, 0)
                 if coef != 0:
                     stride = coef * buf_stride if coef > 0 and buf_stride > 0 else -1
                     break

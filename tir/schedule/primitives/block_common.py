@@ -14,7 +14,7 @@ from ...function import PrimFunc
 from ...functor import collect_vars, post_order_visit, substitute
 from ...stmt import Block, BlockRealize, BufferStore, For, SeqStmt, Stmt
 from ..error import ScheduleError
-from ..tree import Located, index, replace, stmt_children
+from ..tree import Located, free_vars, index, replace, stmt_children
 from .queries import child_realizes, scope_of
 
 
@@ -117,7 +117,7 @@ def reduction_block_error(realize: BlockRealize, children: Sequence[BlockRealize
     red = {iv.var for iv in block.iter_vars if iv.iter_type == IterType.COMM_REDUCE}
     for w in block.writes:
         for rg in w.region:
-            if collect_vars(rg.min) & red:
+            if free_vars(rg.min) & red:
                 return (f"block {name}: a reduction iter var indexes its output "
                         f"{w.buffer.name}")
     return None

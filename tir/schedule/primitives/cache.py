@@ -218,7 +218,9 @@ class _Rewriter(Mutator):
         return r  # another block: its inside is another scope
 
     def visit_For(self, f: For) -> For:
-        new = self.generic_visit(f)
+        # only the body can hold blocks (the loop's min/extent are plain expressions)
+        body = self.visit(f.body)
+        new = f if body is f.body else with_fields(f, body=body)
         if f.loop_var is self.where[0]:
             new = with_fields(new, body=_insert(new.body, self.where[1], self.stage))
         return new

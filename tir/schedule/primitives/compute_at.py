@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from ...arith import Analyzer, relax_region
 from ...arith.iter_map import detect_iter_map
 from ...buffer import Buffer, BufferRegion
-from ...expr import FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Var
+from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
 from ...function import PrimFunc
 from ...functor import collect_vars, substitute
 from ...stmt import Block, BlockRealize, For, ForKind, SeqStmt, Stmt, true
 from ..error import ScheduleError
 from ..index_map import detect_bijective, inverse_affine
-from ..tree import Located, index, replace, stmt_children
+from ..tree import Located, free_vars, index, replace, stmt_children
 from .block_common import (
     check_complete_or_reduction,
     is_output_block,
+    leaf_removal_point,
     locate_block,
     locate_loop,
     remove_leaf,
@@ -154,7 +155,7 @@ def _check_not_in_reduction(prim: str, loop: Var, producers: Sequence[str],
     for n in producers:
         realize, _ = split.found[n]
         for iv, v in zip(realize.block.iter_vars, realize.iter_values, strict=True):
-            if iv.iter_type == IterType.COMM_REDUCE and loop in collect_vars(v):
+            if iv.iter_type == IterType.COMM_REDUCE and loop in free_vars(v):
                 raise ScheduleError(
                     f"{prim}: loop {loop.name} is a reduction loop of producer {n} (it binds "
                     f"reduction iter var {iv.var.name}); a consumer under it would read "
@@ -283,12 +284,13 @@ def _affine_update(blk: Block, buf: Buffer, prov: list[_Interval], req: list[_In
     res = detect_bijective([lo for lo, _ in prov], doms)
     if res is None:
         return False
-    lo_pt = inverse_affine(res, [lo for lo, _ in req], doms)
-    hi_pt = inverse_affine(res, [hi for _, hi in req], doms)
+    inv_an = Analyzer()  # no bindings (as inverse_affine's own), shared by the four calls
+    lo_pt = inverse_affine(res, [lo for lo, _ in req], doms, inv_an)
+    hi_pt = inverse_affine(res, [hi for _, hi in req], doms, inv_an)
     zero = [IntImm(0, s.dtype) for s in buf.shape]
     top = [an.simplify(s - 1) for s in buf.shape]
-    blo = inverse_affine(res, zero, doms)
-    bhi = inverse_affine(res, top, doms)
+    blo = inverse_affine(res, zero, doms, inv_an)
+    bhi = inverse_affine(res, top, doms, inv_an)
     from ... import op
 
     for v in lo_pt:
@@ -457,6 +459,36 @@ def _loop_iter_type(loop: For) -> str:
     return "reduce" if n_red else "spatial"
 
 
+def _loop_iter_types(chain: Sequence[For]) -> list[str]:
+    """:func:`_loop_iter_type` of every loop of a nested chain (outer first) in one walk:
+    a loop's variable can only occur in the blocks under it, so each block binding is
+    scanned once for all of them."""
+    if not chain:
+        return []
+    counts = {f.loop_var: [0, 0, 0] for f in chain}  # spatial, reduce, other
+    stack: list[Stmt] = [chain[0].body]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, BlockRealize):
+            for iv, v in zip(s.block.iter_vars, s.iter_values, strict=True):
+                k = 0 if iv.iter_type == IterType.DATA_PAR else (
+                    1 if iv.iter_type == IterType.COMM_REDUCE else 2)
+                for var in free_vars(v):
+                    c = counts.get(var)
+                    if c is not None:
+                        c[k] += 1
+            continue
+        stack.extend(stmt_children(s))
+    out = []
+    for f in chain:
+        n_sp, n_red, n_other = counts[f.loop_var]
+        if n_other or (n_sp and n_red):
+            out.append("opaque")
+        else:
+            out.append("reduce" if n_red else "spatial")
+    return out
+
+
 def _sref_ancestors(loc: Located) -> list[Stmt]:
     """The For/Block ancestors of a located statement inside its scope, outer first."""
     out: list[Stmt] = []
@@ -505,9 +537,10 @@ def compute_location_candidates(func: PrimFunc, block: str) -> list[Var | str]:
                 break
         if n_cand == 0:
             return out
-    kinds = [_loop_iter_type(f) for f in first[:n_cand]]
+    kinds = _loop_iter_types(first[:n_cand])
     last_sp = max((i for i, k in enumerate(kinds) if k == "spatial"), default=-1)
     seen_reduce = False
+    legal = None
     for i in range(n_cand):
         f = first[i]
         if isinstance(f.extent, IntImm) and f.extent.value == 1:
@@ -519,12 +552,92 @@ def compute_location_candidates(func: PrimFunc, block: str) -> list[Var | str]:
             seen_reduce = True
             if i > last_sp:
                 break
-        try:
-            compute_at(func, block, f.loop_var, True)
-        except ScheduleError:
-            continue
-        out.append(f.loop_var)
+        if legal is None:
+            legal = _compute_at_checker(func, block, consumers)
+        if legal(f.loop_var):
+            out.append(f.loop_var)
     return out
+
+
+def _is_affine_index(e: PrimExpr) -> bool:
+    """``e`` is built from variables and constants with ``+ - *const //const %const``:
+    interval relaxation always bounds such an index over finite loop domains."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is Var or t is IntImm:
+            continue
+        if t is Add or t is Sub:
+            stack.append(x.a)
+            stack.append(x.b)
+        elif t is Mul:
+            if type(x.b) is IntImm:
+                stack.append(x.a)
+            elif type(x.a) is IntImm:
+                stack.append(x.b)
+            else:
+                return False
+        elif (t is FloorDiv or t is FloorMod) and type(x.b) is IntImm and x.b.value > 0:
+            stack.append(x.a)
+        else:
+            return False
+    return True
+
+
+def _compute_at_checker(func: PrimFunc, block: str, consumers: Sequence[str]):
+    """A predicate ``loop_var -> bool``: would ``compute_at(func, block, loop_var, True)``
+    succeed? The conditions compute_at checks are evaluated without transforming the
+    function (TVM's CollectComputeLocation does the same); a reduction block, or consumer
+    indices whose relaxation might be unbounded, fall back to a trial compute_at."""
+    prim = "compute_at"
+
+    def trial(loop: Var) -> bool:
+        try:
+            compute_at(func, block, loop, True)
+        except ScheduleError:
+            return False
+        return True
+
+    ix = index(func)
+    bloc = ix.block(block, prim)
+    blk: Block = bloc.stmt.block
+    scope = scope_of(bloc)
+    try:  # conditions on the block alone: every loop fails if one does
+        check_complete_or_reduction(prim, bloc)
+        if is_output_block(blk, scope.block):
+            return lambda loop: False
+        leaf_removal_point(bloc, prim)
+    except ScheduleError:
+        return lambda loop: False
+    if blk.init is not None:
+        return trial  # the split-reduction condition needs the regions
+    wanted = {r.buffer for r in blk.writes}
+    for n in consumers:
+        realize = ix.block(n, prim).stmt
+        for reg in realize.block.reads:
+            if reg.buffer in wanted and not all(
+                    _is_affine_index(r.min) and _is_affine_index(r.extent)
+                    for r in reg.region):
+                return trial
+        if not all(_is_affine_index(v) for v in realize.iter_values):
+            return trial
+    producers = set(get_producers(func, block))
+    consumer_set = set(consumers)
+
+    def legal(loop: Var) -> bool:
+        lloc = ix.loop(loop, prim)
+        if scope_of(lloc) is not scope or lloc.stmt in bloc.ancestors:
+            return False
+        # the loop is not an ancestor of the block: removing the block leaves its body as is
+        body = lloc.stmt.body
+        subtrees = list(body.seq) if isinstance(body, SeqStmt) else [body]
+        split = _find_split(subtrees, producers, consumer_set)
+        if any(n not in split.found for n in consumers):
+            return False
+        return split.last_producer < split.first_consumer
+
+    return legal
 
 
 __all__ = ["compute_at", "compute_location_candidates", "reverse_compute_at"]

@@ -8,14 +8,15 @@ from ...buffer import Buffer
 from ...expr import BufferLoad, IntImm, PrimExpr, Range, Var
 from ...function import PrimFunc
 from ...functor import Mutator, collect_vars, post_order_visit, substitute
-from ...stmt import Block, BlockRealize, BufferStore
+from ...stmt import Block, BlockRealize, BufferStore, For, Stmt
 from ..error import ScheduleError
 from ..index_map import inverse_affine
-from ..tree import index, replace
+from ..tree import Located, index, replace, stmt_children
 from .block_common import (
     collect_accesses,
     complete_block_error,
     is_output_block,
+    leaf_removal_point,
     locate_block,
     merge_regions,
     readers,
@@ -56,10 +57,32 @@ class _Inliner(Mutator):
         return substitute(self.value, dict(zip(self.idx_vars, n.indices, strict=True)))
 
     def visit_Block(self, b: Block) -> Block:
+        if not any(r.buffer is self.buf for r in b.reads) and not _has_nested_block(b):
+            return b  # a leaf block that does not read the buffer: nothing to inline
         new = self.generic_visit(b)
         if new is b:
             return b
         return refresh_reads(new, drop=(self.buf,))
+
+    def visit_For(self, f: For) -> For:
+        if type(f.min) not in _LEAVES or type(f.extent) not in _LEAVES:
+            return self.generic_visit(f)
+        body = self.visit(f.body)  # constant or plain-variable bounds load nothing
+        return f if body is f.body else with_fields(f, body=body)
+
+
+_LEAVES = (IntImm, Var)
+
+
+def _has_nested_block(b: Block) -> bool:
+    """Does the body (or init) of ``b`` hold a BlockRealize? (statements only)"""
+    stack: list[Stmt] = [b.body] if b.init is None else [b.init, b.body]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, BlockRealize):
+            return True
+        stack.extend(stmt_children(s))
+    return False
 
 
 def _inline_pattern(block: Block, prim: str) -> tuple[Buffer, tuple[Var, ...], PrimExpr]:
@@ -92,6 +115,21 @@ def compute_inline(func: PrimFunc, block: str) -> PrimFunc:
     ``f(e0, e1, ...)``; the block, the loops that held only it and ``B``'s allocation go.
     """
     prim = "compute_inline"
+    loc, buf, idx_vars, value = _check_inline(func, block, prim)
+    func = remove_leaf(func, loc, prim)
+    scope_loc = _scope_loc(func, loc)
+    root = scope_loc.stmt
+    inl = _Inliner(buf, idx_vars, value)
+    new_body = inl.visit(root.block.body)
+    allocs = tuple(b for b in root.block.alloc_buffers if b is not buf)
+    new_block = with_fields(root.block, body=new_body, alloc_buffers=allocs)
+    return replace(func, scope_loc, with_fields(root, block=new_block))
+
+
+def _check_inline(func: PrimFunc, block: str, prim: str
+                  ) -> tuple[Located, Buffer, tuple[Var, ...], PrimExpr]:
+    """The conditions of compute_inline (ScheduleError if one fails): the block's location,
+    the buffer it stores, the index placeholders and the stored value in terms of them."""
     loc = locate_block(func, block, prim)
     blk = loc.stmt.block
     if blk.init is not None:
@@ -121,14 +159,8 @@ def compute_inline(func: PrimFunc, block: str) -> PrimFunc:
                      if isinstance(n, BufferLoad) and n.buffer is buf else None)
     if self_loads:
         raise ScheduleError(f"{prim}: block {block} reads {buf.name}, the buffer it writes")
-    func = remove_leaf(func, loc, prim)
-    scope_loc = _scope_loc(func, loc)
-    root = scope_loc.stmt
-    inl = _Inliner(buf, idx_vars, value)
-    new_body = inl.visit(root.block.body)
-    allocs = tuple(b for b in root.block.alloc_buffers if b is not buf)
-    new_block = with_fields(root.block, body=new_body, alloc_buffers=allocs)
-    return replace(func, scope_loc, with_fields(root, block=new_block))
+    leaf_removal_point(loc, prim)  # the block must not be the only statement of its scope
+    return loc, buf, idx_vars, value
 
 
 def _scope_loc(func: PrimFunc, old_loc):
@@ -140,9 +172,10 @@ def _scope_loc(func: PrimFunc, old_loc):
 
 
 def can_compute_inline(func: PrimFunc, block: str) -> bool:
-    """True if :func:`compute_inline` would succeed."""
+    """True if :func:`compute_inline` would succeed (its conditions are checked without
+    rewriting the function)."""
     try:
-        compute_inline(func, block)
+        _check_inline(func, block, "compute_inline")
     except ScheduleError:
         return False
     return True

@@ -4,10 +4,10 @@ block iter types, compact dataflow under a loop, and parallelizability of a loop
 from __future__ import annotations
 
 from ...expr import Add, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
-from ...functor import collect_vars, uses_var
+from ...functor import uses_var
 from ...stmt import Block, BlockRealize, For
 from ..error import ScheduleError
-from ..tree import Located, stmt_children
+from ..tree import Located, free_vars, stmt_children
 
 _AFFINE_CACHE: dict[tuple, tuple[BlockRealize, tuple, bool]] = {}
 
@@ -91,7 +91,7 @@ def _affine(realize: BlockRealize, loops: list[For]) -> bool:
         return True
     used: set[Var] = set()
     for v in (*realize.iter_values, realize.predicate):
-        used |= collect_vars(v)
+        used |= free_vars(v)
     loops = [f for f in loops if f.loop_var in used]
     if not loops:
         return True
@@ -212,7 +212,7 @@ def check_parallelizable(loop_loc: Located, primitive: str, thread_tag: str = ""
             # iteration writes the same values, so it stays parallelizable
             check_affine_binding(sub, primitive)
         for iv, value in zip(block.iter_vars, realize.iter_values, strict=True):
-            if not uses_var(value, lambda v: v is lv):
+            if lv not in free_vars(value):
                 continue
             if iv.iter_type == IterType.DATA_PAR:
                 continue

@@ -29,7 +29,7 @@ from ...stmt import (
     Stmt,
 )
 from ..error import ScheduleError
-from ..tree import Located, index, replace
+from ..tree import Located, free_vars, index, replace
 from .loop_checks import blocks_under, check_affine_binding, check_iter_types
 
 
@@ -98,7 +98,9 @@ class BindingRewriter:
         if t is Allocate:
             body = self.stmt(s.body, top)
             return s if body is s.body else Allocate(s.buffer, body)
-        return substitute(s, self.vmap) if self.vmap else s
+        if not self.vmap or self.vmap.keys().isdisjoint(free_vars(s)):
+            return s  # nothing to replace (the common case: a block's body)
+        return substitute(s, self.vmap)
 
     def realize(self, r: BlockRealize, top: bool) -> BlockRealize:
         values = tuple(self.expr(v) for v in r.iter_values)

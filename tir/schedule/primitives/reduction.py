@@ -25,7 +25,7 @@ from ...op import max_value, min_value
 from ...stmt import Block, BlockRealize, BufferStore, For, ForKind, SeqStmt, Stmt, seq, true
 from ...structural import structural_equal
 from ..error import ScheduleError
-from ..tree import fresh_block_name, index, replace
+from ..tree import free_vars, fresh_block_name, index, replace
 from .block_common import (
     fresh_buffer_name,
     locate_block,
@@ -66,7 +66,7 @@ def decompose_reduction(func: PrimFunc, block: str, loop: Var) -> tuple[PrimFunc
         if iv.iter_type != IterType.COMM_REDUCE:
             continue
         for f in loops[:k_loop]:
-            if f.loop_var in collect_vars(v):
+            if f.loop_var in free_vars(v):
                 raise ScheduleError(
                     f"{prim}: loop {loop.name} must be outside every loop of block {block} "
                     f"bound to a reduction iter var, but loop {f.loop_var.name} above it binds "
@@ -341,7 +341,7 @@ def _rf_block(realize: BlockRealize, rf_loop: For, loops: list[For], kind: str,
     by_var = {f.loop_var: f for f in loops}
     vmap: dict[Var, PrimExpr] = {}
     for iv, v in zip(blk.iter_vars, realize.iter_values, strict=True):
-        if iv.iter_type == IterType.DATA_PAR or rv not in collect_vars(v):
+        if iv.iter_type == IterType.DATA_PAR or rv not in free_vars(v):
             ivs.append(iv)
             values.append(v)
             continue
