@@ -438,3 +438,29 @@ def test_nested_parallel_is_caught_by_debug_mask():
     with pytest.raises(ScheduleError, match="parallel produced ill-formed IR: .*parallel loop "
                                             "j is nested in parallel loop i"):
         sch.parallel(c)
+
+
+@pytest.mark.xfail(strict=True, reason="decompose_reduction hoists the init above a loop whose "
+                                       "iterations recompute the same output element (the "
+                                       "binding i_j_fused // 7 is not injective): each row "
+                                       "is then summed 7 times per init")
+def test_decompose_reduction_over_a_non_injective_spatial_loop():
+    """Found by the 5,000-example property run (te_softmax, seed 6433363), shrunk by hand:
+    after compute_at under a fused consumer loop, T_sum is recomputed for each of the 7
+    iterations that share a row; decompose_reduction at that loop zeroes each row once and
+    then accumulates it 7 times. The primitive must reject this (as it already does when
+    the loop is bound to no iter var of the block) or keep the program's result."""
+    f, make = softmax(4, 7)
+    arrays = make(np.random.default_rng(0))
+    expected = run(f, arrays)[-1]
+    sch = tir.Schedule(f, debug_mask="all")
+    s = sch.get_block("T_sum")
+    fused = sch.fuse(*sch.get_loops(sch.get_block("T_softmax")))
+    sch.compute_at(s, fused)
+    np.testing.assert_allclose(run(sch.func, arrays)[-1], expected, rtol=1e-5, atol=1e-5)
+    try:
+        sch.decompose_reduction(s, fused)
+    except ScheduleError as err:
+        assert "T_sum" in str(err) and "i_j_fused" in str(err)
+        return
+    np.testing.assert_allclose(run(sch.func, arrays)[-1], expected, rtol=1e-5, atol=1e-5)
