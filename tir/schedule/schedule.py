@@ -429,14 +429,15 @@ def compute_location_choices(func: PrimFunc, block: str) -> list[tuple[int, Var 
     cands = block_primitive("compute_location_candidates")(func, block)
     consumers = queries.get_consumers(func, block)
     loops = queries.get_loops(func, consumers[0]) if consumers else []
+    position = {id(lv): k for k, lv in enumerate(loops)}  # by identity (no EQ nodes built)
     coded: list[tuple[int, Var | str]] = []
     for c in cands:
         if isinstance(c, str) and c == INLINE_MARK:
             coded.append((-2, c))
         elif isinstance(c, str) and c == ROOT_MARK:
             coded.append((-1, c))
-        elif isinstance(c, Var) and c in loops:
-            coded.append((loops.index(c), c))
+        elif isinstance(c, Var) and id(c) in position:
+            coded.append((position[id(c)], c))
         else:
             raise ScheduleError(
                 f"{prim}: internal: candidate {c!r} of block {block!r} is not a loop of its "

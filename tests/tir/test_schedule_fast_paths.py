@@ -1,0 +1,136 @@
+"""The shortcuts of the tuner's hot paths agree with the slow definitions they replace:
+compute_at / compute_inline legality checked without transforming, the per-node free
+variable cache, the analyzer's reused simplifier, linear stride coefficients, and the
+scrambled seeding of the random engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from onnxtune import tir
+from onnxtune.tir import testing
+from onnxtune.tir.arith import Analyzer
+from onnxtune.tir.expr import FloorDiv, FloorMod, IntImm, Range, Var
+from onnxtune.tir.functor import collect_vars, substitute
+from onnxtune.tir.schedule import ScheduleError
+from onnxtune.tir.schedule.primitives.compute_at import compute_at, compute_location_candidates
+from onnxtune.tir.schedule.primitives.compute_inline import can_compute_inline, compute_inline
+from onnxtune.tir.schedule.sampling import RandState
+from onnxtune.tir.schedule.tree import free_vars, index
+from onnxtune.tuner.postproc.rewrite_parallel_vectorize_unroll import _linear_coefs, _stride
+
+
+def _c(v: int) -> IntImm:
+    return IntImm(v, "int32")
+
+
+def _reference_candidates(func, block, monkeypatch):
+    """compute_location_candidates the slow way: a trial compute_at per loop and one walk
+    per loop for its iter type."""
+    from onnxtune.tir.schedule.primitives import compute_at as ca
+
+    def trial_checker(func, block, consumers):
+        def legal(loop):
+            try:
+                compute_at(func, block, loop, True)
+            except ScheduleError:
+                return False
+            return True
+        return legal
+
+    with monkeypatch.context() as m:
+        m.setattr(ca, "_compute_at_checker", trial_checker)
+        m.setattr(ca, "_loop_iter_types", lambda chain: [ca._loop_iter_type(f) for f in chain])
+        return compute_location_candidates(func, block)
+
+
+def _scheduled_funcs():
+    """Programs sampled from the llvm design space of small workloads (several seeds)."""
+    from onnxtune.tuner.tune_context import TuneContext
+
+    works = [testing.conv2d_bias_relu(1, 8, 10, 10, 8, 3, 3, padding=1),
+             testing.depthwise_conv2d_nchw(1, 4, 9, 9, 3, 3, stride=2, padding=1),
+             testing.softmax(4, 13)]
+    for f, _ in works:
+        ctx = TuneContext(tir.IRModule({"main": f}), target="llvm",
+                          space_generator="post-order-apply")
+        for k, space in enumerate(ctx.generate_design_space()):
+            for seed in range(3):
+                sch = tir.Schedule(f, seed=seed * 7 + k)
+                space.trace.apply_to_schedule(sch, remove_postproc=True,
+                                              decision_provider=lambda *a: None)
+                yield f, sch.func
+
+
+def test_compute_location_candidates_match_trial_compute_at(monkeypatch):
+    n_loops = 0
+    for orig, func in _scheduled_funcs():
+        for f in (orig, func):
+            for name in index(f).order[1:]:
+                fast = compute_location_candidates(f, name)
+                assert fast == _reference_candidates(f, name, monkeypatch), name
+                n_loops += sum(isinstance(c, Var) for c in fast)
+    assert n_loops > 20
+
+
+def test_can_compute_inline_matches_a_trial_inline():
+    for orig, func in _scheduled_funcs():
+        for f in (orig, func):
+            for name in index(f).order[1:]:
+                try:
+                    compute_inline(f, name)
+                    ok = True
+                except ScheduleError:
+                    ok = False
+                assert can_compute_inline(f, name) == ok, name
+
+
+def test_free_vars_is_collect_vars_and_cached():
+    i, j = Var("i"), Var("j")
+    e = FloorDiv(i * 4 + j, _c(3)) + FloorMod(j, _c(5))
+    assert free_vars(e) == collect_vars(e)
+    assert free_vars(e) is free_vars(e)
+    assert free_vars(i) == {i} and free_vars(IntImm(3, "int32")) == frozenset()
+
+
+def test_analyzer_rebinding_starts_a_new_simplifier():
+    x = Var("x")
+    an = Analyzer()
+    an.bind(x, Range(IntImm(0, "int32"), IntImm(4, "int32")))
+    e = FloorDiv(x, _c(4))
+    assert isinstance(an.simplify(e), IntImm)  # x < 4: x // 4 is 0
+    an.bind(x, Range(IntImm(0, "int32"), IntImm(9, "int32")))
+    assert not isinstance(an.simplify(e), IntImm)  # the old fact must not stick
+    an.bind(x, Range(IntImm(2, "int32"), IntImm(1, "int32")))  # extent 1: x is 2
+    assert an.simplify(x + 1).value == 3
+
+
+@pytest.mark.parametrize("make", [
+    lambda i, j, k: i * 16 + j * 4 + k,
+    lambda i, j, k: (i - j) * 3 + k * 2 - i,
+    lambda i, j, k: FloorDiv(i * 4 + j, _c(4)) + k,
+    lambda i, j, k: FloorMod(i * 8 + j, _c(8)) * 2 + k * k,
+    lambda i, j, k: 7 + k - k,
+])
+def test_linear_coefficients_match_the_simplifier(make):
+    i, j, k, v = Var("i"), Var("j"), Var("k"), Var("v")
+    binding = {v: i * 2 + j}
+    e = make(v, j, k)
+    coefs, nonlinear = _linear_coefs(e, binding)
+    an = Analyzer()
+    for var in (i, j, k):
+        slow = _stride(substitute(e, binding), var, an)
+        fast = slow if var in nonlinear else coefs.get(var, 0)
+        assert fast == slow, var.name
+
+
+def test_small_seeds_draw_independently():
+    firsts = [RandState(s).sample_int(0, 6) for s in range(12)]
+    seconds = []
+    for s in range(12):
+        r = RandState(s)
+        r.sample_int(0, 6)
+        seconds.append(r.sample_int(0, 6))
+    assert len(set(firsts)) > 2 and len(set(seconds)) > 2
+    assert RandState(0).next() != RandState(1).next()
+    assert [RandState(5).next() for _ in range(2)] == [RandState(5).next()] * 2
