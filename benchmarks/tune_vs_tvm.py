@@ -72,13 +72,18 @@ TVM_SCRIPT = textwrap.dedent(r'''
     mod = tvm.IRModule({"main": te.create_prim_func(tensors)})
     target = tvm.target.Target(cfg["target"])
     t0 = time.perf_counter()
-    db = ms.tune_tir(mod, target, cfg["work_dir"], cfg["trials"],
-                     num_trials_per_iter=cfg["per_iter"],
-                     builder=ms.builder.LocalBuilder(timeout_sec=cfg["build_timeout"]))
-    wall = time.perf_counter() - t0
+    if cfg.get("reuse"):  # time the best schedule of an earlier run of this script
+        db = ms.database.JSONDatabase(work_dir=cfg["work_dir"])
+        wall = float("nan")
+    else:
+        db = ms.tune_tir(mod, target, cfg["work_dir"], cfg["trials"],
+                         num_trials_per_iter=cfg["per_iter"],
+                         builder=ms.builder.LocalBuilder(timeout_sec=cfg["build_timeout"]))
+        wall = time.perf_counter() - t0
     sch = ms.tir_integration.compile_tir(db, mod, target)
     build = getattr(tvm, "compile", None) or tvm.build
     lib = build(sch.mod, target=target)
+    lib = getattr(lib, "jit", lambda: lib)()  # tvm.compile gives an Executable
     dev = tvm.cpu()
     rng = np.random.default_rng(0)
     shapes = [tuple(int(s) for s in t.shape) for t in tensors]
