@@ -35,6 +35,10 @@ from .utils import expr_text
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: memo entries after which an analyzer's simplifier is replaced by a fresh one (bounds
+#: the memory of an analyzer that lives long; results do not depend on the memo)
+_MEMO_LIMIT = 50000
+
 
 def _deep_ok(fn: _F) -> _F:
     """Retry with a higher recursion limit when an expression is very deep (the analyses
@@ -147,7 +151,7 @@ class Analyzer:
 
     def _simplifier(self) -> Simplifier:
         simp = self._simp
-        if simp is None:
+        if simp is None or len(simp.vmemo) > _MEMO_LIMIT:  # a long-lived analyzer: start over
             simp = self._simp = Simplifier(self._bounds, self._values)
         return simp
 
