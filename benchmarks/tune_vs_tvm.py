@@ -58,8 +58,9 @@ TVM_SCRIPT = textwrap.dedent(r'''
             return [a, b, c]
         x = te.placeholder((1, 64, 56, 56), name="A")
         w = te.placeholder((64, 64, 3, 3), name="W")
-        pad = te.compute((1, 64, 58, 58), lambda n, c, y, z: tvm.tir.if_then_else(
-            tvm.tir.all(y >= 1, y < 57, z >= 1, z < 57), x[n, c, y - 1, z - 1], 0.0),
+        tirx = getattr(tvm, "tirx", None) or tvm.tir  # renamed in newer TVM
+        pad = te.compute((1, 64, 58, 58), lambda n, c, y, z: tirx.if_then_else(
+            tirx.all(y >= 1, y < 57, z >= 1, z < 57), x[n, c, y - 1, z - 1], 0.0),
             name="pad")
         rc = te.reduce_axis((0, 64), name="rc")
         ry = te.reduce_axis((0, 3), name="ry")
