@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", parents=[common],
                             help=f"tune the bundled {DEFAULT_MODEL} briefly and report it")
     p.add_argument("model", nargs="?", default=None)
-    tune_options(p, 64)
+    tune_options(p, 128)
     p.set_defaults(handler=_demo)
 
     p = commands.add_parser("compile", parents=[common],

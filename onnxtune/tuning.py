@@ -308,12 +308,6 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         json.dump({"module_equality": module_equality, "target": str(tgt),
                    "model": str(model_name)}, f)
 
-    if strategy == "evolutionary":
-        from onnxtune.tuner.search_strategy.evolutionary_search import EvolutionarySearch
-
-        pop = population_size or min(512, max(64, 4 * num_trials_per_iter))
-        strategy = EvolutionarySearch(population_size=pop,
-                                      init_min_unmeasured=min(50, pop // 2))
     mod = from_onnx(model)
     tasks = extract_tasks(mod, tgt, module_equality=module_equality)
     database = JSONDatabase(work_dir=work_dir, module_equality=module_equality)
@@ -325,6 +319,18 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     scheduler.quiet = stream is None
     interrupted = False
     t0 = time.perf_counter()
+    if tasks and max_trials_global // len(tasks) < num_trials_per_iter:
+        # every task gets one warm-up round first: with a small budget, smaller rounds
+        # let each task be measured at least once
+        num_trials_per_iter = max(2, max_trials_global // len(tasks))
+        logger.info("%d tasks share %d trials: %d trials per round", len(tasks),
+                    max_trials_global, num_trials_per_iter)
+    if strategy == "evolutionary":
+        from onnxtune.tuner.search_strategy.evolutionary_search import EvolutionarySearch
+
+        pop = population_size or min(512, max(64, 4 * num_trials_per_iter))
+        strategy = EvolutionarySearch(population_size=pop,
+                                      init_min_unmeasured=min(50, pop // 2))
     if max_trials_global > 0 and tasks:
         contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, "post-order-apply",
                                                              strategy, seed=seed)
