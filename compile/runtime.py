@@ -14,10 +14,10 @@ and bundled by many wheels); there is no home-made fallback pool. :func:`load` f
 (``ONNXTUNE_LIBGOMP``, a copy already mapped into the process, the system linker's, the
 usual lib directories, then ``*.libs/libgomp*.so*`` bundled in site-packages) and loads
 it permanently; if none exists, building code with a parallel region raises a
-RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is raised
-(unless the user set it or ``OMP_WAIT_POLICY``) so that idle workers spin for a while
-(a few ms) before sleeping: regions then start in ~1-3 us instead of the
-milliseconds that waking a sleeping thread can take on a VM.
+RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is set to 0
+(unless the user set it or ``OMP_WAIT_POLICY``): idle workers sleep at once, because on a
+shared, busy machine spinning workers made parallel kernels 30x slower; waking one costs
+a few microseconds per region.
 
 Thread count: the launch emitted by :func:`emit_parallel_launch` reads the process
 global ``onnxtune_num_threads`` (set by :func:`set_num_threads`, initially
@@ -141,12 +141,12 @@ def _configure_env() -> None:
     """Runtime settings libgomp reads once, when it is loaded."""
     env = os.environ
     if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
-        # idle workers spin 2e5 pause iterations (a few ms) before sleeping on a futex:
-        # back-to-back regions (a model's kernels, a timing loop) find them awake (~2 us
-        # instead of the tens of us to ms that waking a sleeping thread costs on a VM),
-        # while on a busy machine spinning workers do not steal the cores others need
-        # for long (3e6 made parallel kernels ~90x slower at load 15 on 2 cores)
-        env["GOMP_SPINCOUNT"] = "200000"
+        # idle workers sleep at once (passive waiting). Measured at load ~4 on 2 cores,
+        # resnet18 (64x64) at 2 threads: spin 0 -> 12.5 ms, 1e4 -> 31.6 ms, 2e5 -> 388 ms,
+        # 3e6 -> 464 ms (1 thread: 10.5 ms): spinning workers steal the cores the other
+        # thread needs. An empty 2-thread region still launches in ~8 us; a quiet machine
+        # can set GOMP_SPINCOUNT itself to trade CPU for ~1 us launches.
+        env["GOMP_SPINCOUNT"] = "0"
     n = _env_threads()
     if n and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(n)
