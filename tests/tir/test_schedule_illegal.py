@@ -407,12 +407,9 @@ def test_simplified_keeps_what_replay_needs():
 
 
 # ----------------------------------------------------------------------------------------
-# Known gaps: illegal uses that are accepted today (strict xfail: they flip to failures,
-# and this marker must go, once the primitive rejects them).
+# Illegal uses found by the 5,000-example property run and by hand, now rejected.
 
 
-@pytest.mark.xfail(strict=True, reason="transform_layout does not check that the index map "
-                                       "is injective; a many-to-one map gives wrong results")
 def test_transform_layout_rejects_a_non_injective_map():
     f, make = softmax()
     sch = tir.Schedule(f, debug_mask="all")
@@ -440,10 +437,6 @@ def test_nested_parallel_is_caught_by_debug_mask():
         sch.parallel(c)
 
 
-@pytest.mark.xfail(strict=True, reason="decompose_reduction hoists the init above a loop whose "
-                                       "iterations recompute the same output element (the "
-                                       "binding i_j_fused // 7 is not injective): each row "
-                                       "is then summed 7 times per init")
 def test_decompose_reduction_over_a_non_injective_spatial_loop():
     """Found by the 5,000-example property run (te_softmax, seed 6433363), shrunk by hand:
     after compute_at under a fused consumer loop, T_sum is recomputed for each of the 7
@@ -464,3 +457,13 @@ def test_decompose_reduction_over_a_non_injective_spatial_loop():
         assert "T_sum" in str(err) and "i_j_fused" in str(err)
         return
     np.testing.assert_allclose(run(sch.func, arrays)[-1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_sample_perfect_tile_rejects_a_bad_max_innermost_factor():
+    """It used to loop forever on max_innermost_factor=0 (no sample can satisfy it)."""
+    f, _ = conv2d_bias_relu()
+    sch = tir.Schedule(f)
+    loop = _loops(sch, "conv")[1]
+    for bad in (0, -5):
+        with pytest.raises(ScheduleError, match="max_innermost_factor must be -1"):
+            sch.sample_perfect_tile(loop, 2, max_innermost_factor=bad)

@@ -114,6 +114,11 @@ def sample_perfect_tile(
         raise ScheduleError(f"sample_perfect_tile: cannot tile a loop into {n} parts")
     if extent < 1:
         raise ScheduleError(f"sample_perfect_tile: the loop extent {extent} is not positive")
+    if max_innermost_factor != -1 and (isinstance(max_innermost_factor, bool)
+                                       or not isinstance(max_innermost_factor, int)
+                                       or max_innermost_factor < 1):
+        raise ScheduleError(f"sample_perfect_tile: max_innermost_factor must be -1 "
+                            f"(unbounded) or a positive int, got {max_innermost_factor!r}")
     if n == 1:
         return [extent]
     primes = prime_factors(extent)

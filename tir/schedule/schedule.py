@@ -343,7 +343,12 @@ class Schedule(BlockPrimitives):
         f: For = index(self._func).loop(var, prim).stmt
         ext = f.extent.value if isinstance(f.extent, IntImm) else None
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ScheduleError(f"{prim}: n must be a positive int, got {n!r}")
+            raise ScheduleError(f"{prim}: loop {var.name}: n must be a positive int, got {n!r}")
+        if max_innermost_factor != -1 and (isinstance(max_innermost_factor, bool) or not
+                                           isinstance(max_innermost_factor, int)
+                                           or max_innermost_factor < 1):
+            raise ScheduleError(f"{prim}: loop {var.name}: max_innermost_factor must be -1 "
+                                f"(unbounded) or a positive int, got {max_innermost_factor!r}")
         if ext is None:
             result = [-1] + [1] * (n - 1)  # TVM: a dynamic extent is left to split to infer
         elif decision is not None:

@@ -153,7 +153,27 @@ def transform_layout(func: PrimFunc, block: str, buffer_index: int, buffer_index
         shape = tuple(index_map.map_shape(buf.shape))
     except ValueError as err:
         raise ScheduleError(f"{prim}: cannot transform buffer {buf.name}: {err}") from None
+    _check_one_to_one(index_map, buf, block, prim)
     new = Buffer(buf.name, shape, buf.dtype, buf.scope, buf.align)
     body = _Relayout(buf, new, index_map).visit(func.body)
     params = tuple(new if p is buf else p for p in func.params)
     return PrimFunc(params, body, func.attrs)
+
+
+def _check_one_to_one(index_map: IndexMap, buf: Buffer, block: str, prim: str) -> None:
+    """A layout map must send distinct elements to distinct places (and, without padding,
+    fill the new shape): a many-to-one map would alias elements."""
+    from ...expr import IntImm, Range
+    from ..index_map import detect_bijective
+
+    dims = [d.value if isinstance(d, IntImm) else d for d in buf.shape]
+    if not all(isinstance(d, int) for d in dims):
+        return  # symbolic shapes: trusted, as before
+    doms = {v: Range(IntImm(0, v.dtype), IntImm(int(d), v.dtype))
+            for v, d in zip(index_map.initial_indices, dims, strict=True)}
+    if detect_bijective(index_map.final_indices, doms) is None:
+        raise ScheduleError(
+            f"{prim}: the index map {index_map} is not one-to-one from buffer {buf.name} "
+            f"(shape {dims}) onto its new shape (block {block}): elements would alias or "
+            "the new layout would need padding, which is not supported"
+        )

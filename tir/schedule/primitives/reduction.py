@@ -83,6 +83,24 @@ def decompose_reduction(func: PrimFunc, block: str, loop: Var) -> tuple[PrimFunc
                 f"iter var of block {block}, so the update would run {f.extent!r} times per "
                 "init; decompose at a loop under it"
             )
+    # every output element must be updated by one iteration of the loops at or under
+    # ``loop`` per init: their map to the spatial iter vars must be injective (a fused
+    # loop bound as ``f // 7`` would rerun the whole reduction 7 times onto one init)
+    from ...arith import detect_iter_map
+    from ...expr import Range
+
+    spatial = [v for iv, v in zip(blk.iter_vars, realize.iter_values, strict=True)
+               if iv.iter_type == IterType.DATA_PAR]
+    under = {f.loop_var: Range(f.min, f.extent) for f in loops[k_loop:]
+             if any(f.loop_var in free_vars(v) for v in spatial)}
+    if under:
+        used_vals = [v for v in spatial if any(x in under for x in free_vars(v))]
+        if detect_iter_map(used_vals, under, realize.predicate, "bijective") is None:
+            raise ScheduleError(
+                f"{prim}: the spatial bindings of block {block} ({', '.join(map(str, used_vals))}) "
+                f"do not map the loops at or under loop {loop.name} one-to-one onto output "
+                "elements, so an element's update would run several times per init"
+            )
     # the init block: spatial iter vars only
     vmap: dict[Var, PrimExpr] = {}
     ivs, values = [], []
