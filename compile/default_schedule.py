@@ -68,10 +68,19 @@ def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
 
     tgt = Target("llvm") if target is None else (
         target if isinstance(target, Target) else Target(target))
-    sch = Schedule(func)
-    planner = _Planner(sch, tgt)
+    return default_schedule_of(func, tgt).func
+
+
+def default_schedule_of(func: PrimFunc, target: Any = None) -> Schedule:
+    """The :class:`Schedule` (with its trace) that :func:`default_schedule` applies: the
+    tuner measures it as every task's first candidate."""
+    from .target import Target
+
+    tgt = Target("llvm") if target is None else (
+        target if isinstance(target, Target) else Target(target))
+    planner = _Planner(Schedule(func), tgt)
     planner.run()
-    return planner.sch.func
+    return planner.sch
 
 
 # ----------------------------------------------------------------------------------------

@@ -332,6 +332,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         strategy = EvolutionarySearch(population_size=pop,
                                       init_min_unmeasured=min(50, pop // 2))
     if max_trials_global > 0 and tasks:
+        measure_default_schedules(tasks, database, tgt)
         contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, "post-order-apply",
                                                              strategy, seed=seed)
         try:
@@ -369,6 +370,55 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
             report.onnxruntime_ms = median_seconds(lambda: ort_sess.run(None, feed)) * 1e3
     write_report(report, work_dir, html=report_html)
     return TuneResult(database, executable, tasks, report)
+
+
+def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> int:
+    """Measure the untuned default schedule of every task not in ``database`` yet and
+    record it (one trial per task): the best record, which compilation uses, is then never
+    worse than the untuned default. Returns how many were recorded."""
+    from onnxtune.compile.default_schedule import default_schedule_of
+    from onnxtune.tuner.arg_info import ArgInfo
+    from onnxtune.tuner.builder import BuilderInput
+    from onnxtune.tuner.builder.local_builder import LocalBuilder
+    from onnxtune.tuner.database import TuningRecord
+    from onnxtune.tuner.runner import RunnerInput
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+
+    todo, schs = [], []
+    for t in tasks:
+        if database.has_workload(t.mod):
+            continue
+        try:
+            schs.append(default_schedule_of(t.mod["main"], target))
+            todo.append(t)
+        except Exception as e:  # noqa: BLE001 - the search still covers this task
+            logger.warning("no default schedule for task %s: %s", t.task_name, e)
+    if not todo:
+        return 0
+    builder, runner = LocalBuilder(), LocalRunner()
+    try:
+        built = builder.build([BuilderInput(s.mod, target) for s in schs])
+        args = [ArgInfo.from_entry_func(s.mod) for s in schs]
+        inputs = [(k, RunnerInput(b.artifact_path, "cpu", args[k]))
+                  for k, b in enumerate(built) if b.error_msg is None]
+        futures = runner.run([ri for _, ri in inputs])
+        results: dict[int, Any] = {k: f.result() for (k, _), f in zip(inputs, futures,
+                                                                        strict=True)}
+    finally:
+        for closer in (getattr(runner, "close", None), getattr(builder, "close", None)):
+            if closer is not None:
+                closer()
+    for k, (t, s) in enumerate(zip(todo, schs, strict=True)):
+        r = results.get(k)
+        err = built[k].error_msg or (r.error_msg if r is not None else "not run")
+        ok = r is not None and r.error_msg is None and r.run_secs
+        database.commit_tuning_record(TuningRecord(
+            s.trace, database.commit_workload(t.mod), r.run_secs if ok else None, target,
+            args[k], None if ok else err))
+    from onnxtune.tuner.measure_callback.remove_build_artifact import RemoveBuildArtifact
+
+    RemoveBuildArtifact().apply(None, 0, [], built, [])
+    return len(todo)
 
 
 def write_report(report: TuneReport, work_dir: str, html: bool = True) -> None:

@@ -199,7 +199,8 @@ def test_keyboard_interrupt_keeps_records_and_compiles(model_path, tmp_path, mon
     assert len(rounds) == 2
     rep = res.report
     assert rep.interrupted
-    assert len(res.database) == PER_ITER == _valid_records(work) == rep.trials
+    # one default-schedule measurement per task, then the first round's batch
+    assert len(res.database) == len(res.tasks) + PER_ITER == _valid_records(work) == rep.trials
     assert rep.schedules.get("tuned", 0) + rep.schedules.get("anchor", 0) >= 1
     assert rep.accuracy is not None and rep.accuracy["ok"], rep.accuracy
     _assert_matches_onnxruntime(res.executable, model_path)
@@ -231,3 +232,19 @@ def test_truncated_last_record_is_skipped_on_resume(tuned, model_path, tmp_path)
     assert len(res.database) == BUDGET == res.report.trials
     assert res.report.accuracy is not None and res.report.accuracy["ok"]
     _assert_matches_onnxruntime(res.executable, model_path)
+
+
+# -- the default schedule is every task's first candidate ----------------------------------
+def test_default_schedules_are_measured_first(model_path):
+    from onnxtune.frontend import from_onnx
+    from onnxtune.tuner.database import MemoryDatabase
+    from onnxtune.tuner.relax_integration import extract_tasks
+    from onnxtune.tuning import measure_default_schedules
+
+    tasks = extract_tasks(from_onnx(model_path), "llvm", module_equality="anchor-block")
+    db = MemoryDatabase(module_equality="anchor-block")
+    assert measure_default_schedules(tasks, db, "llvm") == len(tasks)
+    for t in tasks:
+        rec = db.query_tuning_record(t.mod, "llvm")
+        assert rec is not None and rec.is_valid() and rec.run_secs[0] > 0
+    assert measure_default_schedules(tasks, db, "llvm") == 0  # already measured
