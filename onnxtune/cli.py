@@ -280,8 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    tuner_log = logging.getLogger("onnxtune.tuner")
+    saved_level = tuner_log.level
     if not args.debug:
-        logging.getLogger("onnxtune.tuner").setLevel(logging.ERROR)
+        tuner_log.setLevel(logging.ERROR)  # per-candidate warnings go to work_dir/logs
     try:
         return int(handler(args))
     except KeyboardInterrupt:
@@ -293,3 +295,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).strip() or type(e).__name__
         print(f"onnxtune: error: {type(e).__name__}: {msg}", file=sys.stderr)
         return 1
+    finally:
+        tuner_log.setLevel(saved_level)  # main() may be called in a running program
