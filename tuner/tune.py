@@ -111,6 +111,19 @@ def normalize_callbacks(measure_callbacks: Any) -> list[MeasureCallback]:
     return cbs
 
 
+def _save_model(cost_model: Any, path: str) -> None:
+    """Save atomically (write a temporary file, then rename); never raises."""
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp{os.getpid()}{ext}"
+    try:
+        cost_model.save(tmp)
+        os.replace(tmp, path)
+    except Exception as e:  # noqa: BLE001 - the records matter, the model can be retrained
+        logger.warning("cannot save the cost model to %s: %s", path, e)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def tune_tasks(*, tasks: list[Any], task_weights: list[float], work_dir: str,
                max_trials_global: int, max_trials_per_task: int | None = None,
                num_trials_per_iter: int = 64, builder: Any = "local", runner: Any = "local",
@@ -148,8 +161,21 @@ def tune_tasks(*, tasks: list[Any], task_weights: list[float], work_dir: str,
     builder = _normalize(builder, Builder, "builder")
     runner = _normalize(runner, Runner, "runner")
     database = normalize_database(database, work_dir, module_equality)
+    model_path = None
     if isinstance(cost_model, str):
-        cost_model = CostModel.create(cost_model)
+        kind = cost_model
+        cost_model = CostModel.create(kind)
+        # the model's training data and state live in work_dir, so a resumed run starts
+        # with the model it had (not a cold one that predicts at random until warm-up)
+        model_path = os.path.join(work_dir, f"cost_model_{kind}"
+                                  + (".json" if kind == "random" else ".npz"))
+        if os.path.exists(model_path):
+            try:
+                cost_model.load(model_path)
+                logger.info("cost model loaded from %s", model_path)
+            except Exception as e:  # noqa: BLE001 - a damaged file costs only the warm-up
+                logger.warning("cannot load the cost model %s (%s); starting a new one",
+                               model_path, e)
     elif cost_model is not None and not isinstance(cost_model, CostModel):
         raise TypeError(f"tune_tasks: cost_model must be a CostModel or 'xgb' / 'mlp' / "
                         f"'random', got {type(cost_model).__name__}")
@@ -159,8 +185,13 @@ def tune_tasks(*, tasks: list[Any], task_weights: list[float], work_dir: str,
     with tuning_logs(work_dir, tasks):
         logger.info("tuning %d task(s), %d trials in all (%d per task at most), work_dir %s",
                     len(tasks), max_trials_global, max_trials_per_task, work_dir)
-        scheduler.tune(tasks, task_weights, max_trials_global, max_trials_per_task,
-                       num_trials_per_iter, builder, runner, callbacks, database, cost_model)
+        try:
+            scheduler.tune(tasks, task_weights, max_trials_global, max_trials_per_task,
+                           num_trials_per_iter, builder, runner, callbacks, database,
+                           cost_model)
+        finally:
+            if model_path is not None:
+                _save_model(cost_model, model_path)
         if post_optimization:
             from .post_optimization import DEFAULT_TRIALS, post_optimize_tasks
 

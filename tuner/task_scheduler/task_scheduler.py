@@ -83,7 +83,7 @@ class TaskScheduler:
             t.ctx.logger.info("task %d %s: %.0f FLOP, weight %g", i, t.ctx.task_name, t.flop,
                               t.weight)
             design_spaces = t.ctx.generate_design_space()
-            t.ctx.pre_tuning(max_trials=self.max_trials_per_task - t.trials,
+            t.ctx.pre_tuning(max_trials=max(0, self.max_trials_per_task - t.trials),
                              num_trials_per_iter=num_trials_per_iter,
                              design_spaces=design_spaces, database=database,
                              cost_model=cost_model)
