@@ -36,6 +36,15 @@ class ArtifactError(ValueError):
     """An artifact file is not one onnxtune can load (wrong kind, version, or damaged)."""
 
 
+def is_artifact(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file that starts like an onnxtune artifact (the magic)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
 def write_artifact(path: str | os.PathLike, manifest: Mapping[str, Any],
                    blobs: Mapping[str, bytes]) -> None:
     """Write ``manifest`` (JSON-able) and named byte ``blobs`` to ``path`` atomically."""

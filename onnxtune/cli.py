@@ -122,12 +122,14 @@ def _bench(args: argparse.Namespace) -> int:
     )
 
     src = args.model_or_artifact
-    is_artifact = os.path.isfile(src) and open(src, "rb").read(8) == b"ONNXTUNE"
-    if is_artifact and not args.model:
+    from onnxtune.compile.artifact_format import is_artifact
+
+    artifact = is_artifact(src)
+    if artifact and not args.model:
         raise ValueError("bench: an artifact needs --model (the ONNX model it was compiled "
                          "from) to compare against onnxruntime")
     model = load_model(args.model or src)
-    sess = InferenceSession(src) if is_artifact else InferenceSession(
+    sess = InferenceSession(src) if artifact else InferenceSession(
         model, database=args.database, target=args.target)
     from onnxtune.compile.target import Target
 

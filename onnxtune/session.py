@@ -108,12 +108,12 @@ class InferenceSession:
     """
 
     def __init__(self, executable_or_path: Any, database: Any = None, target: Any = "llvm"):
+        from onnxtune.compile.artifact_format import is_artifact
         from onnxtune.compile.executable import Executable
 
         ex = executable_or_path
         if not isinstance(ex, Executable):
-            if isinstance(ex, (str, os.PathLike)) and not os.fspath(ex).endswith(".onnx") \
-                    and os.path.isfile(ex) and not _looks_like_onnx(ex):
+            if isinstance(ex, (str, os.PathLike)) and is_artifact(ex):
                 ex = load(ex)
             else:
                 ex = compile_model(ex, target=target, database=database)
@@ -170,8 +170,3 @@ class InferenceSession:
             raise ValueError(f"run: unknown output name(s) {bad}; the model's outputs are "
                              f"{[o.name for o in self._outputs]}")
         return [res[n] for n in output_names]
-
-
-def _looks_like_onnx(path: Any) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) != b"ONNXTUNE"

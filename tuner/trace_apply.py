@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from onnxtune.tir.schedule import ScheduleError
-from onnxtune.tir.schedule.instruction import RV_TYPES
+from onnxtune.tir.schedule.trace import _map_rvs
 from onnxtune.tir.schedule.tree import index
 
 
@@ -29,7 +29,9 @@ def _block_names_in(trace: Any) -> set[str]:
 
 
 def _inline_unnamed_blocks(sch: Any, keep: set[str]) -> None:
-    """Inline (or reverse-inline) every block whose name the trace does not use."""
+    """Inline (or reverse-inline) every block whose name the trace does not use. A refused
+    primitive leaves the schedule as it was, so each is simply tried; the block list is
+    read again after each success, since inlining changes it."""
     changed = True
     while changed:
         changed = False
@@ -37,32 +39,14 @@ def _inline_unnamed_blocks(sch: Any, keep: set[str]) -> None:
             if name in keep or name == "root":
                 continue
             for prim in ("compute_inline", "reverse_compute_inline"):
-                trial = sch.copy()
                 try:
-                    getattr(trial, prim)(trial.get_block(name))
+                    getattr(sch, prim)(sch.get_block(name))
                 except ScheduleError:
                     continue
-                getattr(sch, prim)(sch.get_block(name))
                 changed = True
                 break
             if changed:
                 break
-
-
-def _inputs_ok(x: Any, rv_map: dict) -> bool:
-    if isinstance(x, RV_TYPES):
-        return x in rv_map
-    if isinstance(x, tuple):
-        return all(_inputs_ok(v, rv_map) for v in x)
-    return True
-
-
-def _map(x: Any, rv_map: dict) -> Any:
-    if isinstance(x, RV_TYPES):
-        return rv_map[x]
-    if isinstance(x, tuple):
-        return tuple(_map(v, rv_map) for v in x)
-    return x
 
 
 def schedule_using_anchor_trace(sch: Any, anchor_trace: Any, target: Any = None) -> int:
@@ -73,10 +57,11 @@ def schedule_using_anchor_trace(sch: Any, anchor_trace: Any, target: Any = None)
     rv_map: dict[Any, Any] = {}
     skipped = 0
     for inst in anchor_trace.insts:
-        if not all(_inputs_ok(x, rv_map) for x in inst.inputs):
+        try:  # an input made by a skipped instruction is missing from rv_map
+            inputs = [_map_rvs(x, rv_map) for x in inst.inputs]
+        except ValueError:
             skipped += 1
             continue
-        inputs = [_map(x, rv_map) for x in inst.inputs]
         try:
             outputs = inst.kind.apply_to_schedule(
                 sch, inputs, inst.attrs, anchor_trace.get_decision(inst))
