@@ -62,6 +62,9 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return med, s[0]
 
 
+BLAS_SETTLE_S = 0.25
+
+
 def matmul_figures(threads: int, repeat: int, n: int) -> dict:
     import numpy as np
 
@@ -90,11 +93,15 @@ def matmul_figures(threads: int, repeat: int, n: int) -> dict:
     for _ in range(repeat):  # interleaved: load from elsewhere hits every series alike
         runtime.set_num_threads(threads)
         ours.append(ev(a, b, c).mean)
+        runtime.set_num_threads(1)
+        ours1.append(ev(a, b, c).mean)
         t0 = time.perf_counter()
         np.matmul(a, b, out=ref)
         theirs.append(time.perf_counter() - t0)
-        runtime.set_num_threads(1)
-        ours1.append(ev(a, b, c).mean)
+        # OpenBLAS's worker threads busy-wait for ~0.1 s after a call; on 2 cores they
+        # would steal the CPU from the next measured run of ours (it measured 90 instead
+        # of 176 GFLOPS). Let them go to sleep first.
+        time.sleep(BLAS_SETTLE_S)
     runtime.set_num_threads(threads)
     flop = 2.0 * n ** 3
     (mo, bo), (mt, bt), (m1, b1) = _stats(ours), _stats(theirs), _stats(ours1)
