@@ -28,7 +28,8 @@ from .ir import Tuple as TupleExpr
 __all__ = ["ONNXImportError", "UnsupportedOpError", "from_onnx", "supported_ops"]
 
 #: opsets the importer follows op by op (newer opsets only widen types of the listed ops,
-#: so they are accepted too; anything older than MIN_OPSET is rejected)
+#: so they are accepted too; a model older than MIN_OPSET imports when each of its ops
+#: is unchanged between the model's opset and MIN_OPSET, see ``_check_old_opset``)
 MIN_OPSET, MAX_OPSET = 7, 21
 
 
@@ -385,8 +386,8 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
                           strides=one(strides, 1))
         ys = ctx.shape(y)
         return ctx.reshape(y, (*ys[:2], ys[3]))
-    if n != 2:
-        raise _Unsupported(f"ConvTranspose on a {n}-d input (1-d and 2-d are supported)")
+    if n not in (2, 3):
+        raise _Unsupported(f"ConvTranspose on a {n}-d input (1-, 2- and 3-d are supported)")
     ks = tuple(ctx.shape(w)[2:])
     s = tuple(strides or (1,) * n)
     d = tuple(dilations or (1,) * n)
@@ -412,8 +413,8 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
         p = (0,) * (2 * n)
     else:
         p = _onnx_pads(pads, n)
-    out = ctx.emit("nn.conv2d_transpose", x, w, strides=s, padding=p, output_padding=tuple(op_),
-                   dilation=d, groups=group)
+    out = ctx.emit(f"nn.conv{n}d_transpose", x, w, strides=s, padding=p,
+                   output_padding=tuple(op_), dilation=d, groups=group)
     if b is not None:
         out = ctx.emit("add", out, ctx.reshape(b, (ctx.shape(b)[0],) + (1,) * n))
     return out
@@ -495,8 +496,8 @@ def _pool(ctx: Context, kind: str, x: Expr, auto_pad: str, ceil_mode: int,
                   (0, p1[0], 0, p1[1]), (1, *s1), count_include_pad)
         ys = ctx.shape(y)
         return ctx.reshape(y, (*ys[:2], ys[3]))
-    if n != 2:
-        raise _Unsupported(f"{kind} pooling on a {n}-d input (1-d and 2-d are supported)")
+    if n not in (2, 3):
+        raise _Unsupported(f"{kind} pooling on a {n}-d input (1-, 2- and 3-d are supported)")
     ks = tuple(kernel_shape)
     s = tuple(strides or (1,) * n)
     d = tuple(dilations or (1,) * n)
@@ -505,8 +506,8 @@ def _pool(ctx: Context, kind: str, x: Expr, auto_pad: str, ceil_mode: int,
                              "ceil_mode": bool(ceil_mode)}
     if kind == "avg":
         attrs["count_include_pad"] = bool(count_include_pad)
-        return ctx.emit("nn.avg_pool2d", x, **attrs)
-    return ctx.emit("nn.max_pool2d", x, **attrs)
+        return ctx.emit(f"nn.avg_pool{n}d", x, **attrs)
+    return ctx.emit(f"nn.max_pool{n}d", x, **attrs)
 
 
 def MaxPool(ctx: Context, x: Expr, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
@@ -661,7 +662,7 @@ def Pad(ctx: Context, x: Expr, pads_in: Expr | None = None, value_in: Expr | Non
         pads = [int(v) for v in ctx.value(pads_in, "pads")]
         if value_in is not None:
             value = ctx.value(value_in, "constant_value").item()
-    if mode not in ("constant", "edge", "reflect"):
+    if mode not in ("constant", "edge", "reflect", "wrap"):
         raise _Unsupported(f"attribute mode={mode!r}")
     axes = list(range(nd))
     if axes_in is not None:
@@ -910,6 +911,36 @@ def _opset_of(model: Any) -> int:
     return opset
 
 
+def _check_old_opset(model: Any, opset: int) -> list[dict[str, Any]]:
+    """For a model older than MIN_OPSET: the nodes whose op changed between the model's
+    opset and MIN_OPSET (their old semantics are not implemented). An op whose schema
+    version at the model's opset is the one still in force at MIN_OPSET (Not-1, Relu-6,
+    MaxPool-1, ...) means the same thing, so it imports as at MIN_OPSET."""
+    if opset >= MIN_OPSET:
+        return []
+    from onnx import defs
+
+    bad = []
+    for k, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in _OPS:
+            continue  # reported by _check_nodes
+        entry = {"op_type": node.op_type, "node": node.name or f"#{k}", "opset": opset,
+                 "index": k}
+        try:
+            old = defs.get_schema(node.op_type, opset, "").since_version
+        except defs.SchemaError:
+            bad.append({**entry, "reason": f"op {node.op_type} does not exist at opset {opset}"})
+            continue
+        new = defs.get_schema(node.op_type, MIN_OPSET, "").since_version
+        if old != new:
+            bad.append({**entry, "reason": (
+                f"opset {opset} is older than the oldest supported opset {MIN_OPSET} and "
+                f"{node.op_type}-{old} differs from {node.op_type}-{new} (models older than "
+                f"opset {MIN_OPSET} import only ops unchanged since; supported: "
+                f"{MIN_OPSET}-{MAX_OPSET}, newer accepted)")})
+    return bad
+
+
 def _check_nodes(model: Any, opset: int) -> list[dict[str, Any]]:
     bad = []
     for k, node in enumerate(model.graph.node):
@@ -986,14 +1017,8 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
     if not model.HasField("graph"):
         raise ONNXImportError("the ONNX model has no graph")
     opset = _opset_of(model)
-    if opset < MIN_OPSET:
-        raise UnsupportedOpError([{
-            "op_type": "(model)", "node": model.graph.name, "opset": opset,
-            "reason": f"opset {opset} is older than the oldest supported opset {MIN_OPSET} "
-                      f"(supported: {MIN_OPSET}-{MAX_OPSET}, newer accepted)",
-        }])
     graph = model.graph
-    bad = _check_nodes(model, opset)
+    bad = _check_old_opset(model, opset) + _check_nodes(model, opset)
     env: dict[str, Expr] = {}
     inits = set()
     for t in graph.initializer:
@@ -1035,7 +1060,8 @@ def from_onnx(model_or_path: Any, shape_dict: dict[str, Any] | None = None) -> I
                  if a.name not in _IGNORED_ATTRS.get(node.op_type, ())}
         if "_num_node_outputs" in _signature(fn)[2]:
             attrs["_num_node_outputs"] = len([o for o in node.output if o])
-        ctx = Context(opset, bb, name)
+        # an older model only gets here with ops unchanged up to MIN_OPSET (see above)
+        ctx = Context(max(opset, MIN_OPSET), bb, name)
         try:
             out = _call(fn, ctx, args, attrs)
         except _Unsupported as e:

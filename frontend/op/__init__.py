@@ -91,6 +91,7 @@ broadcast_to           (x); shape                                             BR
 tile                   (x); reps                                              INJECTIVE
 nn.pad                 (x); pad_width ((before, after) per dim),              INJECTIVE
                        pad_value=0.0, mode="constant" | "edge" | "reflect"
+                       | "wrap" (negative widths crop)
 image.resize2d         (data NCHW); size=(out_h, out_w), method="nearest" |   INJECTIVE
                        "linear" | "cubic", coordinate_transformation_mode=
                        "half_pixel" | "align_corners" | "asymmetric" |

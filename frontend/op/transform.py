@@ -206,13 +206,14 @@ def tile(x: te.Tensor, reps: Sequence[int]) -> te.Tensor:
 def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
         mode: str = "constant") -> te.Tensor:
     """Pad by ``pad_width[j] = (before, after)`` (negative crops): a constant, the edge
-    value, or the reflection (without repeating the edge)."""
+    value, the reflection (without repeating the edge), or the periodic wrap-around
+    (``mode="wrap"``, numpy's and ONNX's wrap)."""
     shp = shape_of(x)
     pw = [(int(a), int(b)) for a, b in pad_width]
     if len(pw) != len(shp):
         raise ValueError(f"nn.pad: pad_width has {len(pw)} pairs for a {len(shp)}-d tensor")
-    if mode not in ("constant", "edge", "reflect"):
-        raise ValueError(f"nn.pad: mode must be constant, edge or reflect, got {mode!r}")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise ValueError(f"nn.pad: mode must be constant, edge, reflect or wrap, got {mode!r}")
     out = tuple(s + a + b for s, (a, b) in zip(shp, pw, strict=True))
     if any(o < 0 for o in out):
         raise ValueError(f"nn.pad: pad_width {pw} crops {shp} below zero")
@@ -220,6 +221,10 @@ def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
         for s, (a, b) in zip(shp, pw, strict=True):
             if max(a, b) > 0 and max(a, b) >= s:
                 raise ValueError(f"nn.pad: reflect padding {pw} needs pads smaller than {shp}")
+    if mode in ("edge", "wrap"):
+        for s, (a, b) in zip(shp, pw, strict=True):
+            if max(a, b) > 0 and s + min(a, 0) + min(b, 0) <= 0:
+                raise ValueError(f"nn.pad: {mode} padding {pw} of an empty dim of {shp}")
     value = scalar(pad_value, x.dtype)
 
     def f(*i: PrimExpr) -> PrimExpr:
@@ -237,6 +242,11 @@ def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
                 src.append(v)
             elif mode == "edge":
                 src.append(te.min(te.max(v, 0), n - 1))
+            elif mode == "wrap":  # crop first (a negative side), then wrap what is left
+                lo, m = max(0, -a), n - max(0, -a) - max(0, -b)
+                w = i[j] - a if a > 0 else i[j]
+                w = te.floormod(w, m) if m > 1 else const(0, i[j].dtype)
+                src.append(w + lo if lo else w)
             else:
                 v = tir_op.select(v < 0, 0 - v, v)
                 src.append(tir_op.select(v >= n, 2 * (n - 1) - v, v))

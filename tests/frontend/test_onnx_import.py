@@ -138,19 +138,32 @@ def test_unsupported_ops_and_attributes_are_all_listed():
 
 
 def test_unsupported_attribute_value_is_reported_with_the_others():
-    nodes = [helper.make_node("Pad", ["x", "p"], ["y"], name="pad", mode="wrap"),
+    nodes = [helper.make_node("Pad", ["x", "p"], ["y"], name="pad", mode="mirror"),
              helper.make_node("Celu", ["x"], ["z"], name="celu")]
     inits = [numpy_helper.from_array(np.array([1, 1], np.int64), "p")]
     m = _model(nodes, [_vi("x", [4])], [_vi("y", [6]), _vi("z", [4])], inits)
-    with pytest.raises(UnsupportedOpError, match=r"(?s)Pad node 'pad'.*mode='wrap'.*Celu"):
+    with pytest.raises(UnsupportedOpError, match=r"(?s)Pad node 'pad'.*mode='mirror'.*Celu"):
         from_onnx(m)
 
 
 def test_opset_out_of_range():
-    m = _model([helper.make_node("Relu", ["x"], ["y"])], [_vi("x", [4])], [_vi("y", [4])],
-               opset=6)
-    with pytest.raises(UnsupportedOpError, match="opset 6 is older than the oldest supported"):
+    # Add-6 (legacy broadcast attribute) differs from Add-7: rejected
+    m = _model([helper.make_node("Add", ["x", "x"], ["y"])], [_vi("x", [4])],
+               [_vi("y", [4])], opset=6)
+    with pytest.raises(UnsupportedOpError,
+                       match="opset 6 is older than the oldest supported.*Add-6 differs"):
         from_onnx(m)
+    # Relu-6 is still in force at opset 7 (and Not-1): an older model using it imports
+    for op, opset in (("Relu", 6), ("Sigmoid", 6), ("Not", 1)):
+        t = TensorProto.BOOL if op == "Not" else TensorProto.FLOAT
+        m = _model([helper.make_node(op, ["x"], ["y"])], [_vi("x", [2, 3], t)],
+                   [_vi("y", [2, 3], t)], opset=opset)
+        x = RNG.random((2, 3)) > 0.5 if op == "Not" else RNG.standard_normal((2, 3),
+                                                                             np.float32)
+        (got,) = _compile(m)(x)
+        want = {"Relu": np.maximum, "Sigmoid": lambda v, _: 1 / (1 + np.exp(-v)),
+                "Not": lambda v, _: ~v}[op](x, 0)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_malformed_models():

@@ -36,14 +36,10 @@ SKIPS: dict[str, str] = {
     r"^test_equal_string": "string tensors are not supported",
     r"^test_identity_(sequence|opt)$": "sequence / optional values are not supported",
     r"^test_(batchnorm_.*training_mode|training_dropout)": "training mode is not supported",
-    r"^test_(averagepool|maxpool)_3d|^test_convtranspose_3d": "3-d pooling / ConvTranspose "
-    "(the op library has 2-d, 1-d via 2-d)",
     r"^test_maxpool_with_argmax": "MaxPool's Indices output is not supported",
     r"^test_resize_.*(tf_crop_and_resize|antialias|not_larger|not_smaller)":
         "Resize: tf_crop_and_resize / antialias / keep_aspect_ratio_policy not supported",
-    r"^test_wrap_pad$": "Pad mode='wrap' is not supported",
     r"^test_center_crop_pad_.*_expanded$": "Pad with pads computed at run time (dynamic shape)",
-    r"^test_not_\dd$": "opset 1 model (below the supported range, 7 and up)",
 }
 
 

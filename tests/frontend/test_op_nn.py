@@ -81,6 +81,26 @@ def test_conv2d_transpose(case):
     check(got, want, **TOL)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(d=(1, 2, 3, 4, 5), w=(2, 3, 2, 3, 2), strides=(1, 2, 3), padding=(0, 1, 1, 1, 0, 1)),
+        dict(d=(2, 4, 2, 3, 1), w=(4, 1, 3, 2, 2), strides=(2, 1, 2), output_padding=(1, 0, 1),
+             dilation=(1, 2, 1), groups=2),
+    ],
+)
+def test_conv3d_transpose(case):
+    d, w = rand(*case["d"]), rand(*case["w"])
+    st, pad = case.get("strides", (1, 1, 1)), case.get("padding", (0,) * 6)
+    op_, dil, g = (case.get("output_padding", (0, 0, 0)), case.get("dilation", (1, 1, 1)),
+                   case.get("groups", 1))
+    got = run_op("nn.conv3d_transpose", d, w, strides=st, padding=pad, output_padding=op_,
+                 dilation=dil, groups=g)
+    (want,) = ort_run("ConvTranspose", [d, w], strides=list(st), pads=list(pad),
+                      output_padding=list(op_), dilations=list(dil), group=g)
+    check(got, want, **TOL)
+
+
 def test_conv1d_transpose():
     d, w = rand(1, 2, 7), rand(2, 3, 4)
     got = run_op("nn.conv1d_transpose", d, w, strides=3, padding=(1, 2))

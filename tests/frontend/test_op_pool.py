@@ -77,3 +77,28 @@ def test_global_pools():
 def test_pool_window_too_large():
     with pytest.raises(ValueError, match="window"):
         run_op("nn.max_pool2d", rand(1, 1, 2, 2), pool_size=(3, 3))
+
+
+CASES_3D = [
+    dict(k=(2, 3, 2), s=(1, 2, 2)),
+    dict(k=(3, 2, 3), s=(2, 1, 3), p=(1, 0, 1, 1, 1, 0), ceil=True),
+    dict(k=(2, 2, 2), s=(2, 2, 1), p=(0, 1, 1, 1, 0, 1), d=(2, 1, 3)),
+    dict(k=(3, 3, 2), s=(3, 2, 2), d=(1, 2, 2), ceil=True),
+]
+
+
+@pytest.mark.parametrize("case", CASES_3D)
+@pytest.mark.parametrize("include", [False, True])
+def test_pool3d_dilation_ceil_count_include_pad(case, include):
+    x = rand(1, 2, 7, 6, 11)  # prime / odd extents: windows overhang under ceil_mode
+    p, d = case.get("p", (0,) * 6), case.get("d", (1, 1, 1))
+    attrs = dict(pool_size=case["k"], strides=case["s"], padding=p, dilation=d,
+                 ceil_mode=case.get("ceil", False))
+    onnx_attrs = dict(kernel_shape=list(case["k"]), strides=list(case["s"]), pads=list(p),
+                      dilations=list(d), ceil_mode=int(case.get("ceil", False)))
+    if not include:
+        (want,) = ort_run("MaxPool", [x], **onnx_attrs)
+        check(run_op("nn.max_pool3d", x, **attrs), want)
+    (want,) = ort_run("AveragePool", [x], count_include_pad=int(include), opset=19,
+                      **onnx_attrs)
+    check(run_op("nn.avg_pool3d", x, count_include_pad=include, **attrs), want)

@@ -94,6 +94,19 @@ def test_pad_modes(mode):
     check(got, want)
 
 
+def test_pad_wrap():
+    # pads larger than the dim wrap around more than once; a size-1 dim repeats its value
+    x = rand(3, 1, 5)
+    for pw in (((0, 0), (2, 1), (1, 3)), ((4, 7), (0, 3), (6, 0)), ((1, 1), (1, 1), (5, 5))):
+        check(run_op("nn.pad", x, pad_width=pw, mode="wrap"), np.pad(x, pw, mode="wrap"))
+    xi = rand(7, dtype="int64")
+    check(run_op("nn.pad", xi, pad_width=((3, 11),), mode="wrap"),
+          np.pad(xi, (3, 11), mode="wrap"))
+    # a crop on one side and a wrap on the other: ONNX crops first, then wraps the rest
+    got = run_op("nn.pad", x, pad_width=((0, 0), (0, 0), (-2, 3)), mode="wrap")
+    check(got, np.pad(x[:, :, 2:], ((0, 0), (0, 0), (0, 3)), mode="wrap"))
+
+
 def test_pad_negative_crops_and_int():
     x = rand(4, 6)
     pads = np.array([1, -2, -1, 2], np.int64)
