@@ -299,8 +299,16 @@ def Dropout(ctx: Context, x: Expr, ratio_in: Expr | None = None,
             training_mode: Expr | None = None, *, ratio: float = 0.5, seed: int = 0,
             is_test: int = 0) -> Expr | list[Expr]:
     if training_mode is not None:
-        if not isinstance(training_mode, Constant) or bool(training_mode.data.item()):
-            raise _Unsupported("Dropout in training mode (training_mode input true)")
+        if not isinstance(training_mode, Constant):
+            raise _Unsupported("Dropout's training_mode must be a constant")
+        if bool(training_mode.data.item()):
+            # training: each element is zeroed with probability ratio (a random draw) and
+            # the rest scaled by 1 / (1 - ratio); only ratio 0 is deterministic (identity)
+            r = ratio if ratio_in is None else ctx.value(ratio_in, "ratio").item()
+            if float(r) != 0.0:
+                raise _Unsupported(
+                    f"Dropout in training mode with ratio {float(r)} (a random mask; only "
+                    f"ratio 0, the identity, is deterministic)")
     mask = ctx.const(np.ones(ctx.shape(x), dtype=bool))
     return [x, mask]
 
@@ -423,12 +431,34 @@ def ConvTranspose(ctx: Context, x: Expr, w: Expr, b: Expr | None = None, *,
 def BatchNormalization(ctx: Context, x: Expr, scale: Expr, bias: Expr, mean: Expr,
                        var: Expr, *, epsilon: float = 1e-5, momentum: float = 0.9,
                        spatial: int = 1, training_mode: int = 0,
-                       is_test: int = 1) -> Expr:
-    if training_mode:
-        raise _Unsupported("attribute training_mode=1 (training-mode BatchNormalization)")
+                       _num_node_outputs: int = 1) -> Expr | list[Expr]:
     if not spatial:
         raise _Unsupported("attribute spatial=0")
-    return ctx.emit("nn.batch_norm", x, scale, bias, mean, var, axis=1, epsilon=epsilon)
+    if not training_mode:
+        if _num_node_outputs > 1 and ctx.opset < 14:
+            raise _Unsupported(f"{_num_node_outputs} outputs (training-mode BatchNormalization "
+                               f"before opset 14: mean, var, saved_mean, saved_var)")
+        return ctx.emit("nn.batch_norm", x, scale, bias, mean, var, axis=1, epsilon=epsilon)
+    # training mode (opset 14+): normalize with the batch statistics (population variance
+    # over every axis but the channel) and return the updated running statistics
+    nd = ctx.ndim(x)
+    c = ctx.shape(x)[1]
+    axes = (0, *range(2, nd))
+    xf = ctx.cast(x, "float32") if ctx.dtype(x) == "float16" else x
+    bmean = ctx.emit("mean", xf, axis=axes, keepdims=True)
+    d = ctx.emit("subtract", xf, bmean)
+    bvar = ctx.emit("mean", ctx.emit("multiply", d, d), axis=axes, keepdims=False)
+    bmean = ctx.reshape(bmean, (c,))
+    y = ctx.emit("nn.batch_norm", xf, ctx.cast(scale, ctx.dtype(xf)),
+                 ctx.cast(bias, ctx.dtype(xf)), bmean, bvar, axis=1, epsilon=epsilon)
+    y = ctx.cast(y, ctx.dtype(x))
+
+    def running(r: Expr, b: Expr) -> Expr:
+        b = ctx.cast(b, ctx.dtype(r))
+        return ctx.emit("add", ctx.emit("multiply", r, ctx.scalar(momentum, r)),
+                        ctx.emit("multiply", b, ctx.scalar(1.0 - momentum, r)))
+
+    return [y, running(mean, bmean), running(var, bvar)]
 
 
 def InstanceNormalization(ctx: Context, x: Expr, scale: Expr, bias: Expr, *,
@@ -831,7 +861,7 @@ _OPS["Constant"] = Constant_
 del _OPS["Constant_"]
 
 #: attributes that are accepted and ignored (they do not change inference results)
-_IGNORED_ATTRS = {"Dropout": {"seed"}, "BatchNormalization": {"momentum", "is_test"},
+_IGNORED_ATTRS = {"Dropout": {"seed"}, "BatchNormalization": {"is_test"},
                   "MaxPool": {"storage_order"}, "LayerNormalization": {"stash_type"},
                   "Cast": {"saturate"}, "Resize": {"extrapolation_value"}}
 

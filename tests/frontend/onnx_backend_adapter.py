@@ -26,14 +26,35 @@ CONST_INPUTS: dict[str, tuple[int, ...]] = {
 }
 
 
+#: ops whose output depends only on the input's static shape, not on its values
+SHAPE_ONLY = frozenset({"Shape", "Size"})
+
+
 def bind_shape_inputs(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> onnx.ModelProto:
-    """A copy of ``model`` where graph inputs used as shape-like operands are initializers."""
+    """A copy of ``model`` where graph inputs used as shape-like operands are initializers:
+    the inputs at :data:`CONST_INPUTS` positions and the graph inputs such an operand is
+    computed from (CenterCropPad's expanded body computes Pad's pads from its ``shape``
+    input with Max / Sub / Div). The walk back stops at Shape / Size, whose outputs are
+    static for a static input."""
     names = {i.name for i in model.graph.input}
-    bind: set[str] = set()
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+    needed: list[str] = []
     for node in model.graph.node:
         for k in CONST_INPUTS.get(node.op_type, ()):
-            if k < len(node.input) and node.input[k] in names and node.input[k] in inputs:
-                bind.add(node.input[k])
+            if k < len(node.input) and node.input[k]:
+                needed.append(node.input[k])
+    seen: set[str] = set()
+    bind: set[str] = set()
+    while needed:
+        t = needed.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        if t in names and t in inputs:
+            bind.add(t)
+        node = producer.get(t)
+        if node is not None and node.op_type not in SHAPE_ONLY:
+            needed.extend(i for i in node.input if i)
     if not bind:
         return model
     m = onnx.ModelProto()
