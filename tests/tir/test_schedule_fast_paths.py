@@ -13,7 +13,11 @@ from onnxtune.tir.arith import Analyzer
 from onnxtune.tir.expr import FloorDiv, FloorMod, IntImm, Range, Var
 from onnxtune.tir.functor import collect_vars, substitute
 from onnxtune.tir.schedule import ScheduleError
-from onnxtune.tir.schedule.primitives.compute_at import compute_at, compute_location_candidates
+from onnxtune.tir.schedule.primitives.compute_at import (
+    compute_at,
+    compute_location_candidates,
+    reverse_compute_at,
+)
 from onnxtune.tir.schedule.primitives.compute_inline import can_compute_inline, compute_inline
 from onnxtune.tir.schedule.sampling import RandState
 from onnxtune.tir.schedule.tree import free_vars, index
@@ -134,3 +138,49 @@ def test_small_seeds_draw_independently():
     assert len(set(firsts)) > 2 and len(set(seconds)) > 2
     assert RandState(0).next() != RandState(1).next()
     assert [RandState(5).next() for _ in range(2)] == [RandState(5).next()] * 2
+
+
+def _moves(func):
+    """(primitive, block, loop) of every compute_at / reverse_compute_at to try on func."""
+    ix = index(func)
+    for name in ix.order[1:]:
+        for lv in list(ix.loops)[:12]:
+            yield compute_at, name, lv
+            yield reverse_compute_at, name, lv
+
+
+def _try(prim, func, name, lv):
+    try:
+        return prim(func, name, lv, True)
+    except ScheduleError as err:
+        return str(err)
+
+
+def test_identity_inverse_matches_the_iterator_map(monkeypatch):
+    """compute_at's shortcut for a provided point ``B[v0, v1, ...]`` gives the same program
+    (and the same errors) as detecting and inverting the iterator map."""
+    from onnxtune.tir.schedule.primitives import compute_at as ca
+
+    n_fast = 0
+    real = ca._identity_inverse
+
+    def counting(*args):
+        nonlocal n_fast
+        out = real(*args)
+        n_fast += out is not None
+        return out
+
+    for orig, func in list(_scheduled_funcs())[::3]:
+        for f in (orig, func):
+            for prim, name, lv in _moves(f):
+                with monkeypatch.context() as m:
+                    m.setattr(ca, "_identity_inverse", counting)
+                    fast = _try(prim, f, name, lv)
+                with monkeypatch.context() as m:
+                    m.setattr(ca, "_identity_inverse", lambda *a: None)
+                    slow = _try(prim, f, name, lv)
+                if isinstance(fast, str) or isinstance(slow, str):
+                    assert fast == slow, (prim.__name__, name, lv.name)
+                else:
+                    assert tir.structural.structural_equal(fast, slow), (name, lv.name)
+    assert n_fast > 10

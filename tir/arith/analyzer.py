@@ -156,10 +156,28 @@ class Analyzer:
         return simp
 
     # -- analyses -------------------------------------------------------------------------
-    @_deep_ok
     def simplify(self, expr: PrimExpr | int | float) -> PrimExpr:
         """The simplified expression (see :mod:`onnxtune.tir.arith.simplify`)."""
-        expr = convert(expr)
+        t = type(expr)
+        if t is Var:  # fast path: a variable without a value or a single-point bound
+            if expr not in self._values:
+                b = self._bounds.get(expr)
+                if b is None or b[0] != b[1]:
+                    return expr
+        elif t is IntImm and const_int(expr.value, expr.dtype).value == expr.value:
+            return expr  # an in-range constant is already simple
+        if not isinstance(expr, PrimExpr):
+            expr = convert(expr)
+        simp = self._simp
+        if simp is None or len(simp.vmemo) > _MEMO_LIMIT:
+            simp = self._simplifier()
+        try:
+            return keep_identity(expr, simp.visit(expr))
+        except RecursionError:
+            return self._simplify_deep(expr)
+
+    @_deep_ok
+    def _simplify_deep(self, expr: PrimExpr) -> PrimExpr:
         return keep_identity(expr, self._simplifier().visit(expr))
 
     rewrite_simplify = simplify

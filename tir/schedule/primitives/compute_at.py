@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ...arith import Analyzer, relax_region
 from ...arith.iter_map import detect_iter_map
+from ...arith.utils import substitute_expr
 from ...buffer import Buffer, BufferRegion
 from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
 from ...function import PrimFunc
@@ -281,16 +282,20 @@ def _affine_update(blk: Block, buf: Buffer, prov: list[_Interval], req: list[_In
     if not all(an.can_prove_equal(lo, hi) for lo, hi in prov):
         return False
     doms = {iv.var: iv.dom for iv in blk.iter_vars}
-    res = detect_bijective([lo for lo, _ in prov], doms)
-    if res is None:
-        return False
     inv_an = Analyzer()  # no bindings (as inverse_affine's own), shared by the four calls
-    lo_pt = inverse_affine(res, [lo for lo, _ in req], doms, inv_an)
-    hi_pt = inverse_affine(res, [hi for _, hi in req], doms, inv_an)
-    zero = [IntImm(0, s.dtype) for s in buf.shape]
     top = [an.simplify(s - 1) for s in buf.shape]
-    blo = inverse_affine(res, zero, doms, inv_an)
-    bhi = inverse_affine(res, top, doms, inv_an)
+    fast = _identity_inverse(prov, req, buf, doms, top, inv_an)
+    if fast is not None:
+        lo_pt, hi_pt, blo, bhi = fast
+    else:
+        res = detect_bijective([lo for lo, _ in prov], doms)
+        if res is None:
+            return False
+        lo_pt = inverse_affine(res, [lo for lo, _ in req], doms, inv_an)
+        hi_pt = inverse_affine(res, [hi for _, hi in req], doms, inv_an)
+        zero = [IntImm(0, s.dtype) for s in buf.shape]
+        blo = inverse_affine(res, zero, doms, inv_an)
+        bhi = inverse_affine(res, top, doms, inv_an)
     from ... import op
 
     for v in lo_pt:
@@ -301,6 +306,61 @@ def _affine_update(blk: Block, buf: Buffer, prov: list[_Interval], req: list[_In
         bound = (blo[v], bhi[v]) if v in blo and v in bhi else None
         info[v].union(dom, bound)
     return True
+
+
+def _identity_inverse(prov: list[_Interval], req: list[_Interval], buf: Buffer,
+                      doms: dict[Var, Range], top: list[PrimExpr], inv_an: Analyzer
+                      ) -> tuple[dict, dict, dict, dict] | None:
+    """The four :func:`inverse_affine` results of :func:`_affine_update` when the provided
+    point is the block's iter vars themselves, one per dimension (``B[v0, v1, ...]``, the
+    common case), without detecting the iterator map; None when that is not the case (then
+    the general path decides). Same values as the general path: that map is bijective
+    exactly when every iter var of extent > 1 is one of the dimensions, and its inverse
+    at a point is the point (iter vars of extent 1 map to their minimum)."""
+    los = [lo for lo, _ in prov]
+    if len({id(v) for v in los}) != len(los):
+        return None
+    used = set()
+    for d, v in enumerate(los):
+        if type(v) is not Var:
+            return None
+        r = doms.get(v)
+        if r is None:
+            return None
+        mn, ext = r.min, r.extent
+        if (type(mn) is not IntImm or mn.value != 0 or type(ext) is not IntImm
+                or ext.value < 1 or mn.dtype != v.dtype or ext.dtype != v.dtype
+                or buf.shape[d].dtype != v.dtype or req[d][0].dtype != v.dtype
+                or req[d][1].dtype != v.dtype or top[d].dtype != v.dtype):
+            return None
+        if ext.value > 1:
+            used.add(v)
+    unit: dict[Var, PrimExpr] = {}
+    for v, r in doms.items():
+        ext = r.extent
+        if type(ext) is not IntImm:
+            return None
+        if ext.value == 1:
+            unit[v] = r.min
+        elif v not in used:
+            return None  # an iter var the point does not use: not bijective
+    lo_pt: dict[Var, PrimExpr] = {}
+    hi_pt: dict[Var, PrimExpr] = {}
+    blo: dict[Var, PrimExpr] = {}
+    bhi: dict[Var, PrimExpr] = {}
+    at = {v: d for d, v in enumerate(los)}
+    for v in doms:  # the iterators of extent > 1 first, in order (as inverse_affine)
+        d = at.get(v)
+        if d is None or v in unit:
+            continue
+        lo_pt[v] = inv_an.simplify(substitute_expr(req[d][0], unit))
+        hi_pt[v] = inv_an.simplify(substitute_expr(req[d][1], unit))
+        blo[v] = IntImm(0, v.dtype)
+        bhi[v] = inv_an.simplify(substitute_expr(top[d], unit))
+    for v, m in unit.items():
+        for out in (lo_pt, hi_pt, blo, bhi):
+            out.setdefault(v, m)
+    return lo_pt, hi_pt, blo, bhi
 
 
 def _var_and_shift(e: PrimExpr) -> tuple[Var, PrimExpr] | None:
