@@ -280,15 +280,46 @@ def Where(ctx: Context, c: Expr, x: Expr, y: Expr) -> Expr:
     return ctx.emit("where", c, x, y)
 
 
-def Cast(ctx: Context, x: Expr, *, to: int, saturate: int = 1) -> Expr:
+def Cast(ctx: Context, x: Expr, *, to: int, saturate: int = 1, round_mode: str = "up") -> Expr:
     dtype = _np_dtype(to)
     if dtype not in _SUPPORTED_DTYPES:
         raise _Unsupported(f"attribute to={to} (dtype {dtype})")
-    return ctx.cast(x, dtype) if not isinstance(x, Constant) else ctx.const(x.data.astype(dtype))
+    return _cast_to(ctx, x, dtype, saturate, round_mode)
+
+
+def CastLike(ctx: Context, x: Expr, like: Expr, *, saturate: int = 1,
+             round_mode: str = "up") -> Expr:
+    return _cast_to(ctx, x, ctx.dtype(like), saturate, round_mode)
+
+
+def _cast_to(ctx: Context, x: Expr, dtype: str, saturate: int = 1,
+             round_mode: str = "up") -> Expr:
+    """ONNX Cast; the narrow dtypes (bfloat16, float8, 4-/2-bit) use the 'cast' op."""
+    from onnxtune.tir.dtype import NARROW_DTYPES
+
+    src = ctx.dtype(x)
+    if src not in _SUPPORTED_DTYPES:
+        raise _Unsupported(f"input dtype {src}")
+    if round_mode not in ("up", "down", "nearest"):
+        raise _Unsupported(f"attribute round_mode={round_mode!r}")
+    if dtype not in NARROW_DTYPES and src not in NARROW_DTYPES:
+        if isinstance(x, Constant):
+            return ctx.const(x.data.astype(dtype))
+        return ctx.cast(x, dtype)
+    if src == dtype:
+        return x
+    attrs = {"dtype": dtype, "saturate": bool(saturate), "round_mode": round_mode}
+    if isinstance(x, Constant):
+        from .op.cast import cast_numpy
+
+        return ctx.const(cast_numpy(x.data, **attrs))
+    return ctx.emit("cast", x, **attrs)
 
 
 _SUPPORTED_DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
-                     "uint16", "uint32", "uint64", "bool"}
+                     "uint16", "uint32", "uint64", "bool", "bfloat16", "float8_e4m3fn",
+                     "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+                     "float4_e2m1fn", "int4", "uint4", "int2", "uint2"}
 
 
 def Identity(ctx: Context, x: Expr) -> Expr:
@@ -515,17 +546,20 @@ def Gemm(ctx: Context, a: Expr, b: Expr, c: Expr | None = None, *, alpha: float 
 def _pool(ctx: Context, kind: str, x: Expr, auto_pad: str, ceil_mode: int,
           dilations: Sequence[int] | None, kernel_shape: Sequence[int],
           pads: Sequence[int] | None, strides: Sequence[int] | None,
-          count_include_pad: int = 0) -> Expr:
+          count_include_pad: int = 0, storage_order: int = 0,
+          with_indices: bool = False) -> Expr | list[Expr]:
     n = ctx.ndim(x) - 2
-    if n == 1:  # as 2-d pooling over (1, L)
+    if n == 1:  # as 2-d pooling over (1, L) (flat indices are the same: H = 1)
         shp = ctx.shape(x)
         x2 = ctx.reshape(x, (*shp[:2], 1, shp[2]))
         ks1, s1, d1 = tuple(kernel_shape), tuple(strides or (1,)), tuple(dilations or (1,))
         p1 = _auto_pad(auto_pad, shp[2:], ks1, s1, d1, pads)
         y = _pool(ctx, kind, x2, "NOTSET", ceil_mode, (1, *d1), (1, *ks1),
-                  (0, p1[0], 0, p1[1]), (1, *s1), count_include_pad)
-        ys = ctx.shape(y)
-        return ctx.reshape(y, (*ys[:2], ys[3]))
+                  (0, p1[0], 0, p1[1]), (1, *s1), count_include_pad, storage_order,
+                  with_indices)
+        ys = y if isinstance(y, list) else [y]
+        out = [ctx.reshape(v, (*ctx.shape(v)[:2], ctx.shape(v)[3])) for v in ys]
+        return out if with_indices else out[0]
     if n not in (2, 3):
         raise _Unsupported(f"{kind} pooling on a {n}-d input (1-, 2- and 3-d are supported)")
     ks = tuple(kernel_shape)
@@ -537,14 +571,20 @@ def _pool(ctx: Context, kind: str, x: Expr, auto_pad: str, ceil_mode: int,
     if kind == "avg":
         attrs["count_include_pad"] = bool(count_include_pad)
         return ctx.emit(f"nn.avg_pool{n}d", x, **attrs)
+    if with_indices:
+        out = ctx.emit(f"nn.max_pool{n}d_with_indices", x, storage_order=storage_order,
+                       **attrs)
+        return [ctx.item(out, 0), ctx.item(out, 1)]
     return ctx.emit(f"nn.max_pool{n}d", x, **attrs)
 
 
 def MaxPool(ctx: Context, x: Expr, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
             dilations: Sequence[int] | None = None, kernel_shape: Sequence[int] = (),
             pads: Sequence[int] | None = None, storage_order: int = 0,
-            strides: Sequence[int] | None = None) -> Expr:
-    return _pool(ctx, "max", x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides)
+            strides: Sequence[int] | None = None,
+            _num_node_outputs: int = 1) -> Expr | list[Expr]:
+    return _pool(ctx, "max", x, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides,
+                 storage_order=storage_order, with_indices=_num_node_outputs > 1)
 
 
 def AveragePool(ctx: Context, x: Expr, *, auto_pad: str = "NOTSET", ceil_mode: int = 0,
@@ -835,6 +875,13 @@ LogSoftmax = _softmax("nn.log_softmax")
 
 
 def Einsum(ctx: Context, *xs: Expr, equation: str) -> Expr:
+    from onnxtune.tir.dtype import NARROW_DTYPES
+
+    if xs and ctx.dtype(xs[0]) in NARROW_DTYPES:  # storage-only: compute in float32
+        narrow = ctx.dtype(xs[0])
+        xs = tuple(_cast_to(ctx, x, "float32") for x in xs)
+        out = ctx.emit("einsum", *xs, subscripts=equation.replace(" ", ""))
+        return _cast_to(ctx, out, narrow)
     return ctx.emit("einsum", *xs, subscripts=equation.replace(" ", ""))
 
 
@@ -862,8 +909,8 @@ del _OPS["Constant_"]
 
 #: attributes that are accepted and ignored (they do not change inference results)
 _IGNORED_ATTRS = {"Dropout": {"seed"}, "BatchNormalization": {"is_test"},
-                  "MaxPool": {"storage_order"}, "LayerNormalization": {"stash_type"},
-                  "Cast": {"saturate"}, "Resize": {"extrapolation_value"}}
+                  "LayerNormalization": {"stash_type"},
+                  "Resize": {"extrapolation_value"}}
 
 
 def supported_ops() -> list[str]:

@@ -41,8 +41,14 @@ def _geometry(data: te.Tensor, pool_size: Any, strides: Any, padding: Any, dilat
 def max_pool(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
              dilation: Any = 1, ceil_mode: bool = False, name: str = "max_pool") -> te.Tensor:
     """Max over each window; padding holds the dtype's lowest value."""
-    shp, nd, k, st, dil, before, after, osz, extra = _geometry(
-        data, pool_size, strides, padding, dilation, ceil_mode, name)
+    return _max_pool_parts(data, pool_size, strides, padding, dilation, ceil_mode, name)[0]
+
+
+def _max_pool_parts(data: te.Tensor, pool_size: Any, strides: Any, padding: Any,
+                    dilation: Any, ceil_mode: bool, name: str):
+    """(max values, padded input, geometry)."""
+    geo = _geometry(data, pool_size, strides, padding, dilation, ceil_mode, name)
+    shp, nd, k, st, dil, before, after, osz, extra = geo
     low = (const(float("-inf"), data.dtype) if dt.is_float(data.dtype)
            else scalar(dt.min_value(data.dtype), data.dtype))
     pad = pad_stage(data, (0, 0, *before),
@@ -53,7 +59,59 @@ def max_pool(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0
         idx = (n, c, *(o[j] * st[j] + rs[j] * dil[j] for j in range(nd)))
         return te.max(pad[idx], axis=rs)
 
-    return te.compute((shp[0], shp[1], *osz), f, name=name)
+    return te.compute((shp[0], shp[1], *osz), f, name=name), pad, geo
+
+
+def max_pool_with_indices(data: te.Tensor, pool_size: Any, strides: Any = 1,
+                          padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+                          storage_order: int = 0,
+                          name: str = "max_pool") -> tuple[te.Tensor, te.Tensor]:
+    """(max values, int64 indices) as ONNX MaxPool's two outputs. An index is the flat
+    position of the window's first maximum (in the window's row-major scan; padding never
+    counts) in the whole input: ``(n * C + c) * prod(spatial) + s`` with ``s`` the
+    row-major (``storage_order=0``) or column-major (``1``) spatial offset."""
+    if storage_order not in (0, 1):
+        raise ValueError(f"{name}: storage_order must be 0 or 1, got {storage_order!r}")
+    vals, pad, geo = _max_pool_parts(data, pool_size, strides, padding, dilation,
+                                     ceil_mode, name)
+    shp, nd, k, st, dil, before, after, osz, extra = geo
+    sp = shp[2:]
+    big = const(prod(sp), "int64")  # above every spatial offset: "no hit"
+    rs = [te.reduce_axis((0, k[j]), name=f"ri{j}") for j in range(nd)]
+
+    def first(n: PrimExpr, c: PrimExpr, *o: PrimExpr) -> PrimExpr:
+        # the first maximum in the row-major scan has the smallest row-major offset
+        p = [o[j] * st[j] + rs[j] * dil[j] for j in range(nd)]
+        conds = []
+        for j in range(nd):
+            if before[j]:
+                conds.append(p[j] >= before[j])
+            if (osz[j] - 1) * st[j] + (k[j] - 1) * dil[j] >= before[j] + sp[j]:
+                conds.append(p[j] < before[j] + sp[j])
+        conds.append(pad[(n, c, *p)] == vals[(n, c, *o)])
+        off: Any = const(0, "int64")
+        for j in range(nd):
+            q = cast("int64", p[j] - before[j] if before[j] else p[j])
+            off = off * sp[j] + q if j else q
+        return te.min(te.if_then_else(te.all(*conds), off, big), axis=rs)
+
+    rm = te.compute((shp[0], shp[1], *osz), first, name=f"{name}_argmax")
+
+    def index(n: PrimExpr, c: PrimExpr, *o: PrimExpr) -> PrimExpr:
+        f = rm[(n, c, *o)]
+        if storage_order == 1 and nd > 1:  # the same element's column-major offset
+            rem, coords = f, []
+            for j in range(nd - 1, -1, -1):
+                coords.append(rem % sp[j] if j else rem)
+                rem = rem // sp[j]
+            coords = coords[::-1]
+            f = coords[nd - 1]
+            for j in range(nd - 2, -1, -1):
+                f = f * sp[j] + coords[j]
+        base = (cast("int64", n) * shp[1] + cast("int64", c)) * prod(sp)
+        return base + f
+
+    return vals, te.compute((shp[0], shp[1], *osz), index, name=f"{name}_indices")
 
 
 def avg_pool(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
@@ -124,7 +182,15 @@ for _nd in (1, 2, 3):
             return avg_pool(data, pool_size, strides, padding, dilation, ceil_mode,
                             count_include_pad, name=f"avg_pool{nd}d")
 
+        def mpi(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+                dilation: Any = 1, ceil_mode: bool = False,
+                storage_order: int = 0) -> tuple[te.Tensor, te.Tensor]:
+            _rank(data, nd, f"nn.max_pool{nd}d_with_indices")
+            return max_pool_with_indices(data, pool_size, strides, padding, dilation,
+                                         ceil_mode, storage_order, name=f"max_pool{nd}d")
+
         register_op(f"nn.max_pool{nd}d", OpPattern.OUT_EWISE_FUSABLE)(mp)
+        register_op(f"nn.max_pool{nd}d_with_indices", OpPattern.OPAQUE, num_outputs=2)(mpi)
         register_op(f"nn.avg_pool{nd}d", OpPattern.OUT_EWISE_FUSABLE)(ap)
 
     _mk(_nd)

@@ -181,3 +181,20 @@ def test_dropout_training_random_ratio_is_reported():
                     {"r": np.array(0.25, np.float32), "t": np.array(True)}, n_out=2, opset=13)
     with pytest.raises(UnsupportedOpError, match=r"training mode with ratio 0.25 \(a random"):
         from_onnx(m)
+
+
+# ----------------------------------------------------------------------------------------
+# MaxPool's Indices output
+
+
+@pytest.mark.parametrize("shape,attrs", [
+    ((2, 3, 7, 6), dict(kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1])),
+    ((1, 2, 5, 5), dict(kernel_shape=[2, 2], auto_pad="SAME_UPPER", strides=[2, 2])),
+    ((1, 2, 9), dict(kernel_shape=[3], strides=[2], pads=[1, 1])),
+    ((1, 1, 4, 5, 3), dict(kernel_shape=[2, 3, 2], strides=[1, 2, 1])),
+])
+@pytest.mark.parametrize("order", [0, 1])
+def test_maxpool_indices(shape, attrs, order):
+    x = _rand(*shape)
+    m = _node_model("MaxPool", {"x": x}, n_out=2, opset=12, storage_order=order, **attrs)
+    _check(m, {"x": x})

@@ -102,3 +102,66 @@ def test_pool3d_dilation_ceil_count_include_pad(case, include):
     (want,) = ort_run("AveragePool", [x], count_include_pad=int(include), opset=19,
                       **onnx_attrs)
     check(run_op("nn.avg_pool3d", x, count_include_pad=include, **attrs), want)
+
+
+def _ref_max_pool_indices(x, k, s, p, d, ceil, order):
+    """Direct numpy loops: ONNX MaxPool's (Y, Indices) for NC + spatial data."""
+    nd = x.ndim - 2
+    sp = x.shape[2:]
+    osz = []
+    for j in range(nd):
+        span = sp[j] + p[j] + p[nd + j] - d[j] * (k[j] - 1) - 1
+        o = (-(-span // s[j]) if ceil else span // s[j]) + 1
+        if ceil and (o - 1) * s[j] >= sp[j] + p[j]:
+            o -= 1
+        osz.append(o)
+    y = np.zeros(x.shape[:2] + tuple(osz), x.dtype)
+    ind = np.zeros(y.shape, np.int64)
+    for n, c, *o in np.ndindex(*y.shape):
+        best, pos = None, None
+        for r in np.ndindex(*k):
+            q = [o[j] * s[j] + r[j] * d[j] - p[j] for j in range(nd)]
+            if any(q[j] < 0 or q[j] >= sp[j] for j in range(nd)):
+                continue
+            v = x[(n, c, *q)]
+            if best is None or v > best:
+                best, pos = v, q
+        y[(n, c, *o)] = best
+        flat = np.ravel_multi_index(pos, sp, order="C" if order == 0 else "F")
+        ind[(n, c, *o)] = (n * x.shape[1] + c) * int(np.prod(sp)) + flat
+    return y, ind
+
+
+@pytest.mark.parametrize("case", [
+    dict(shape=(2, 3, 7, 5), k=(3, 2), s=(2, 1), p=(1, 0, 1, 1)),
+    dict(shape=(1, 2, 6, 9), k=(2, 3), s=(2, 3), p=(0, 0, 0, 0), d=(2, 1), ceil=True),
+    dict(shape=(1, 1, 5, 4, 3), k=(2, 2, 2), s=(2, 1, 2), p=(1, 0, 1, 0, 1, 1)),
+    dict(shape=(2, 2, 11), k=(3,), s=(2,), p=(1, 2)),
+])
+@pytest.mark.parametrize("order", [0, 1])
+def test_max_pool_with_indices(case, order):
+    nd = len(case["k"])
+    x = rand(*case["shape"])
+    x[..., 0] = x[..., 1]  # ties: the first maximum in the scan wins
+    p, d = case["p"], case.get("d", (1,) * nd)
+    y, ind = run_op(f"nn.max_pool{nd}d_with_indices", x, pool_size=case["k"],
+                    strides=case["s"], padding=p, dilation=d,
+                    ceil_mode=case.get("ceil", False), storage_order=order)
+    wy, wi = _ref_max_pool_indices(x, case["k"], case["s"], p, d, case.get("ceil", False),
+                                   order)
+    check(y, wy)
+    check(ind, wi)
+    if nd == 2 and not case.get("ceil"):
+        (oy, oi) = ort_run("MaxPool", [x], n_outputs=2, kernel_shape=list(case["k"]),
+                           strides=list(case["s"]), pads=list(p), dilations=list(d),
+                           storage_order=order)
+        check(ind, oi)
+
+
+def test_max_pool_with_indices_int_and_all_equal():
+    x = np.full((1, 2, 4, 4), 7, np.int32)
+    y, ind = run_op("nn.max_pool2d_with_indices", x, pool_size=(2, 2), strides=(2, 2),
+                    padding=(1, 1, 1, 1))
+    wy, wi = _ref_max_pool_indices(x, (2, 2), (2, 2), (1, 1, 1, 1), (1, 1), False, 0)
+    check(y, wy)
+    check(ind, wi)
