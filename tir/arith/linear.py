@@ -45,7 +45,19 @@ def sum_scale(x: Sum, k: int) -> Sum:
 
 
 def sum_sub(x: Sum, y: Sum) -> Sum:
-    return sum_add(x, sum_scale(y, -1))
+    """``x - y`` (the same terms, in the same order, as ``sum_add(x, sum_scale(y, -1))``)."""
+    if not y.terms:
+        return x if y.base == 0 else Sum(x.terms, x.base - y.base)
+    if not x.terms:
+        return Sum({t: -c for t, c in y.terms.items()}, x.base - y.base)
+    t = dict(x.terms)
+    for k, c in y.terms.items():
+        n = t.get(k, 0) - c
+        if n:
+            t[k] = n
+        else:
+            del t[k]
+    return Sum(t, x.base - y.base)
 
 
 # Constants are immutable, so one IntImm per (value, dtype) is shared by every call.

@@ -146,16 +146,36 @@ class Simplifier(DivModRules):
         cls = type(e)
         if cls is IntImm:
             s = Sum(EMPTY, e.value)
-        elif cls is Add:
-            s = sum_add(self.lin(e.a), self.lin(e.b))
-        elif cls is Sub:
-            s = sum_sub(self.lin(e.a), self.lin(e.b))
-        elif cls is Mul:
-            s = self._lin_mul(e)
-        elif cls in (FloorDiv, FloorMod, Div, Mod):
-            s = self._lin_div(e)
         elif cls is Var:
-            s = self._lin_var(e)
+            val = self.var_values.get(e)
+            if val is not None:
+                s = self.lin(self.visit(val))
+            else:
+                b = self.var_bounds.get(e)
+                s = Sum(EMPTY, b[0]) if b is not None and b[0] == b[1] else Sum({e: 1}, 0)
+        elif cls is Add:
+            a, b = e.a, e.b
+            tb = type(b)
+            if tb is IntImm:  # x + c: no second lookup
+                s = self.lin(a)
+                s = Sum(s.terms, s.base + b.value)
+            else:
+                s = sum_add(self.lin(a), self.lin(b))
+        elif cls is Sub:
+            b = e.b
+            if type(b) is IntImm:
+                s = self.lin(e.a)
+                s = Sum(s.terms, s.base - b.value)
+            else:
+                s = sum_sub(self.lin(e.a), self.lin(b))
+        elif cls is Mul:
+            b = e.b
+            if type(b) is IntImm:  # x * c
+                s = sum_scale(self.lin(e.a), b.value)
+            else:
+                s = self._lin_mul(e)
+        elif cls in _DIVS:
+            s = self._lin_div(e)
         else:
             r = self.visit(e)
             if type(r) is IntImm:
@@ -474,6 +494,7 @@ def _decide(cls: type, lo: int, hi: int) -> bool | None:
 
 
 _LIN_TYPES = frozenset((IntImm, Var) + _ARITH)
+_DIVS = (FloorDiv, FloorMod, Div, Mod)
 
 _VISIT = {
     IntImm: Simplifier._v_int,

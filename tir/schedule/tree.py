@@ -7,10 +7,32 @@ every node above a changed statement is a fresh object.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ..expr import IntImm, Var
+from ..arith.utils import substitute_expr
+from ..buffer import BufferRegion
+from ..expr import (
+    EQ,
+    GE,
+    GT,
+    LE,
+    LT,
+    NE,
+    Add,
+    And,
+    FloorDiv,
+    FloorMod,
+    IntImm,
+    Max,
+    Min,
+    Mul,
+    Or,
+    PrimExpr,
+    Range,
+    Sub,
+    Var,
+)
 from ..function import PrimFunc
 from ..functor import collect_vars
 from ..stmt import (
@@ -282,8 +304,50 @@ def free_vars(node: object) -> frozenset:
     hit = _FREE_VARS.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
-    out = frozenset(collect_vars(node))
+    out = frozenset(_index_vars(node))
     if len(_FREE_VARS) >= _FREE_VARS_SIZE:
         _FREE_VARS.clear()
     _FREE_VARS[id(node)] = (node, out)  # holds ``node``: its id cannot be reused meanwhile
     return out
+
+
+_INDEX_BINARY = frozenset((Add, Sub, Mul, FloorDiv, FloorMod, Min, Max, LT, LE, GT, GE, EQ, NE,
+                           And, Or))
+
+
+def _index_vars(node: object) -> set:
+    """:func:`collect_vars` with a direct walk over the nodes of index arithmetic (the
+    bindings and predicates asked about); any other node is collected generically."""
+    out: set = set()
+    stack = [node]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x = pop()
+        t = type(x)
+        if t is Var:
+            out.add(x)
+        elif t is IntImm:
+            continue
+        elif t in _INDEX_BINARY:
+            push(x.a)
+            push(x.b)
+        else:
+            out |= collect_vars(x)
+    return out
+
+
+def substitute_region(reg: BufferRegion, vmap: Mapping[Var, PrimExpr]) -> BufferRegion:
+    """``functor.substitute`` of a BufferRegion (the same result, unchanged ranges shared),
+    by :func:`~onnxtune.tir.arith.utils.substitute_expr` on each bound."""
+    if not vmap:
+        return reg
+    out = []
+    changed = False
+    for r in reg.region:
+        mn, ext = substitute_expr(r.min, vmap), substitute_expr(r.extent, vmap)
+        if mn is r.min and ext is r.extent:
+            out.append(r)
+        else:
+            out.append(Range(mn, ext))
+            changed = True
+    return BufferRegion(reg.buffer, tuple(out)) if changed else reg

@@ -11,10 +11,10 @@ from ...arith.iter_map import detect_iter_map
 from ...buffer import Buffer, BufferRegion
 from ...expr import BufferLoad, IntImm, IterType, PrimExpr, Range, Var
 from ...function import PrimFunc
-from ...functor import collect_vars, post_order_visit, substitute
+from ...functor import collect_vars, post_order_visit
 from ...stmt import Block, BlockRealize, BufferStore, For, SeqStmt, Stmt
 from ..error import ScheduleError
-from ..tree import Located, free_vars, index, replace, stmt_children
+from ..tree import Located, free_vars, index, replace, stmt_children, substitute_region
 from .queries import child_realizes, scope_of
 
 
@@ -222,7 +222,7 @@ def collect_accesses(block: Block) -> tuple[dict[Buffer, BufferRegion], dict[Buf
                 for reg in regs:
                     if reg.buffer in s.block.alloc_buffers:
                         continue
-                    add(table, substitute(reg, sub), loops)
+                    add(table, substitute_region(reg, sub), loops)
             return
         if isinstance(s, BufferStore):
             add(writes, point_region(s.buffer, s.indices), loops)

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from ...arith import Analyzer, relax_region
 from ...buffer import Buffer, BufferRegion
-from ...expr import IntImm, IterType, IterVar, Range, Var
+from ...expr import FloatImm, IntImm, IterType, IterVar, Range, Var
 from ...function import PrimFunc
-from ...functor import Mutator, replace_buffers, substitute
+from ...functor import Mutator, _BufferReplacer
 from ...stmt import Block, BlockRealize, BufferStore, For, ForKind, SeqStmt, Stmt, seq, true
 from ..error import ScheduleError
-from ..tree import Located, fresh_block_name, index, replace
+from ..tree import Located, fresh_block_name, index, replace, substitute_region
 from .block_common import (
     check_storage_scope,
     fresh_buffer_name,
@@ -178,7 +178,7 @@ def _relax_to(wloc: Located, region: BufferRegion, where: _Loc) -> BufferRegion:
         loops = loops[k + 1:] if k is not None else loops
     dom = {f.loop_var: Range(f.min, f.extent) for f in loops}
     an = Analyzer()
-    reg = substitute(region, sub)
+    reg = substitute_region(region, sub)
     try:
         reg = relax_region(reg, dom, an) if dom else reg
     except ValueError:
@@ -204,6 +204,19 @@ def _copy_stage(name: str, src: Buffer, dst: Buffer, region: BufferRegion) -> St
     return stmt
 
 
+class _Renamer(_BufferReplacer):
+    """``functor.replace_buffers``, returning leaves at once (they hold no buffer)."""
+
+    def visit_Var(self, n: Var) -> Var:
+        return n
+
+    def visit_IntImm(self, n: IntImm) -> IntImm:
+        return n
+
+    def visit_FloatImm(self, n: FloatImm) -> FloatImm:
+        return n
+
+
 class _Rewriter(Mutator):
     def __init__(self, targets: set[int], bmap: dict[Buffer, Buffer], where: _Loc,
                  stage: Stmt):
@@ -214,7 +227,7 @@ class _Rewriter(Mutator):
 
     def visit_BlockRealize(self, r: BlockRealize) -> BlockRealize:
         if id(r.block) in self.targets:
-            return replace_buffers(r, self.bmap)
+            return _Renamer(self.bmap).visit(r) if self.bmap else r
         return r  # another block: its inside is another scope
 
     def visit_For(self, f: For) -> For:

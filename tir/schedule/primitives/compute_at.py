@@ -11,11 +11,11 @@ from ...arith.utils import substitute_expr
 from ...buffer import Buffer, BufferRegion
 from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
 from ...function import PrimFunc
-from ...functor import collect_vars, substitute
+from ...functor import collect_vars
 from ...stmt import Block, BlockRealize, For, ForKind, SeqStmt, Stmt, true
 from ..error import ScheduleError
 from ..index_map import detect_bijective, inverse_affine
-from ..tree import Located, free_vars, index, replace, stmt_children
+from ..tree import Located, free_vars, index, replace, stmt_children, substitute_region
 from .block_common import (
     check_complete_or_reduction,
     is_output_block,
@@ -206,7 +206,7 @@ def _required_regions(provided: Sequence[BufferRegion],
                     if f.kind == ForKind.THREAD_BINDING and _relax_under_thread(
                             reg.buffer.scope, f.thread_binding):
                         dom[f.loop_var] = Range(f.min, f.extent)
-            r = substitute(reg, sub)
+            r = substitute_region(reg, sub)
             try:
                 r = relax_region(r, dom, an) if dom else r
             except ValueError as err:
