@@ -754,41 +754,64 @@ def Resize(ctx: Context, x: Expr, roi: Expr | None = None, scales: Expr | None =
            nearest_mode: str = "round_prefer_floor") -> Expr:
     if ctx.ndim(x) != 4:
         raise _Unsupported(f"Resize of a {ctx.ndim(x)}-d input (4-d NCHW is supported)")
-    if antialias:
-        raise _Unsupported("attribute antialias=1")
-    if keep_aspect_ratio_policy != "stretch":
-        raise _Unsupported(f"attribute keep_aspect_ratio_policy={keep_aspect_ratio_policy!r}")
-    if coordinate_transformation_mode == "tf_crop_and_resize":
-        raise _Unsupported("attribute coordinate_transformation_mode='tf_crop_and_resize'")
     if ctx.opset == 10:  # Resize-10: (X, scales), asymmetric
-        scales, sizes = roi, None
+        scales, sizes, roi = roi, None, None
         coordinate_transformation_mode = "asymmetric"
         nearest_mode = "floor"
+    method = {"nearest": "nearest", "linear": "linear", "cubic": "cubic"}.get(mode)
+    if method is None:
+        raise _Unsupported(f"attribute mode={mode!r}")
+    if antialias and method == "nearest":
+        raise _Unsupported("attribute antialias=1 with mode='nearest'")
+    if keep_aspect_ratio_policy not in ("stretch", "not_larger", "not_smaller"):
+        raise _Unsupported(f"attribute keep_aspect_ratio_policy={keep_aspect_ratio_policy!r}")
     shp = ctx.shape(x)
     ax = [_axis(int(a), 4) for a in axes] if axes is not None else list(range(4))
+    full = list(shp)
+    all_sc = [1.0] * 4
+    given_scales: tuple[float, float] | None = None
     if sizes is not None and ctx.shape(sizes) != (0,):
         sz = [int(v) for v in ctx.value(sizes, "sizes")]
-        full = list(shp)
+        if len(sz) != len(ax):
+            raise ValueError(f"sizes has {len(sz)} values for {len(ax)} axes")
         for a, v in zip(ax, sz, strict=True):
             full[a] = v
-        given_scales = None
+        if keep_aspect_ratio_policy != "stretch":
+            # one scale for every resized axis: the smallest / largest sizes[i] / in[i]
+            ratios = [sz[i] / shp[a] for i, a in enumerate(ax)]
+            k = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+            for a in ax:
+                full[a] = int(k * shp[a] + 0.5)
+                all_sc[a] = k
+            given_scales = (all_sc[2], all_sc[3])
     else:
         sc = [float(v) for v in ctx.value(scales, "scales")]
-        full = list(shp)
-        all_sc = [1.0] * 4
+        if len(sc) != len(ax):
+            raise ValueError(f"scales has {len(sc)} values for {len(ax)} axes")
         for a, v in zip(ax, sc, strict=True):
             full[a] = int(math.floor(shp[a] * v))
             all_sc[a] = v
         given_scales = (all_sc[2], all_sc[3])
-    if full[0] != shp[0] or full[1] != shp[1]:
-        raise _Unsupported("Resize of the batch or channel dimension")
-    method = {"nearest": "nearest", "linear": "linear", "cubic": "cubic"}.get(mode)
-    if method is None:
-        raise _Unsupported(f"attribute mode={mode!r}")
+    boxes = [(0.0, 1.0)] * 4
+    if coordinate_transformation_mode == "tf_crop_and_resize":
+        r = [float(v) for v in ctx.value(roi, "roi")] if roi is not None else []
+        if len(r) != 2 * len(ax):
+            raise ValueError(f"tf_crop_and_resize needs roi of {2 * len(ax)} values "
+                             f"(starts, then ends, per resized axis), got {len(r)}")
+        for i, a in enumerate(ax):
+            boxes[a] = (r[i], r[len(ax) + i])
+    for a in (0, 1):
+        if full[a] != shp[a] or all_sc[a] != 1.0 or boxes[a] != (0.0, 1.0):
+            raise _Unsupported("Resize of the batch or channel dimension")
+    attrs: dict[str, Any] = {}
+    if coordinate_transformation_mode == "tf_crop_and_resize":
+        attrs = {"roi": (boxes[2], boxes[3]), "extrapolation_value": float(extrapolation_value)}
+    if antialias:
+        attrs["antialias"] = True
     return ctx.emit("image.resize2d", x, size=(full[2], full[3]), method=method,
                     coordinate_transformation_mode=coordinate_transformation_mode,
                     nearest_mode=nearest_mode, cubic_coeff_a=cubic_coeff_a,
-                    exclude_outside=bool(exclude_outside), scales=given_scales)
+                    exclude_outside=bool(exclude_outside), scales=given_scales, **attrs)
 
 
 # ----------------------------------------------------------------------------------------
@@ -909,8 +932,7 @@ del _OPS["Constant_"]
 
 #: attributes that are accepted and ignored (they do not change inference results)
 _IGNORED_ATTRS = {"Dropout": {"seed"}, "BatchNormalization": {"is_test"},
-                  "LayerNormalization": {"stash_type"},
-                  "Resize": {"extrapolation_value"}}
+                  "LayerNormalization": {"stash_type"}}
 
 
 def supported_ops() -> list[str]:

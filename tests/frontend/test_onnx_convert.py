@@ -198,3 +198,72 @@ def test_maxpool_indices(shape, attrs, order):
     x = _rand(*shape)
     m = _node_model("MaxPool", {"x": x}, n_out=2, opset=12, storage_order=order, **attrs)
     _check(m, {"x": x})
+
+
+# ----------------------------------------------------------------------------------------
+# Resize: tf_crop_and_resize, antialias, keep_aspect_ratio_policy
+
+
+def _resize(x, *, roi=None, scales=None, sizes=None, ref="onnx", **attrs):
+    consts = {"roi": None if roi is None else np.asarray(roi, np.float32),
+              "scales": None if scales is None else np.asarray(scales, np.float32),
+              "sizes": None if sizes is None else np.asarray(sizes, np.int64)}
+    m = _node_model("Resize", {"x": x}, consts, opset=19, out_type=TensorProto.FLOAT, **attrs)
+    return _check(m, {"x": x}, rtol=1e-4, atol=1e-5, ref=ref)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("roi,extra", [
+    ([0, 0, 0.4, 0.6, 1, 1, 0.6, 0.8], {}),
+    ([0, 0, -0.3, 0.2, 1, 1, 1.2, 0.9], dict(extrapolation_value=10.0)),  # outside the input
+    ([0, 0, 0.8, 0.7, 1, 1, 0.1, 0.2], {}),  # reversed boxes flip the image
+])
+def test_resize_tf_crop_and_resize(mode, roi, extra):
+    x = _rand(1, 2, 7, 5)
+    kw = dict(mode=mode, coordinate_transformation_mode="tf_crop_and_resize", **extra)
+    _resize(x, roi=roi, sizes=[1, 2, 6, 11], **kw)
+    _resize(x, roi=roi, scales=[1, 1, 0.5, 1.7], **kw)
+    _resize(x, roi=roi, sizes=[1, 2, 1, 4], **kw)  # one output row: the crop's middle
+
+
+def test_resize_tf_crop_and_resize_axes():
+    x = _rand(2, 1, 6, 9)
+    for axes, roi, sizes in (([2, 3], [0.2, 0.1, 0.9, 1.3], [4, 7]),
+                             ([3, 2], [0.1, 0.2, 1.3, 0.9], [7, 4]),
+                             ([3], [-0.2, 0.7], [5])):
+        _resize(x, roi=roi, sizes=sizes, axes=axes, mode="linear",
+                coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-1.5)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+@pytest.mark.parametrize("coord", ["half_pixel", "align_corners", "asymmetric",
+                                   "pytorch_half_pixel"])
+def test_resize_antialias(mode, coord):
+    x = _rand(1, 2, 16, 13)
+    kw = dict(mode=mode, antialias=1, coordinate_transformation_mode=coord)
+    _resize(x, scales=[1, 1, 0.6, 0.3], **kw)
+    _resize(x, sizes=[1, 2, 4, 9], **kw)
+    _resize(x, scales=[1, 1, 0.25, 1.5], **kw)  # down on H, up on W (plain kernel there)
+    # one output row: pytorch_half_pixel maps it to 0 (the spec, onnxruntime), the
+    # reference to -0.5
+    _resize(x, sizes=[1, 2, 1, 2], exclude_outside=1, **kw,
+            ref="ort" if coord == "pytorch_half_pixel" else "onnx")
+
+
+def test_resize_antialias_exclude_outside_and_cubic_a():
+    x = _rand(2, 1, 11, 17)
+    _resize(x, scales=[1, 1, 0.45, 0.7], mode="cubic", antialias=1, exclude_outside=1,
+            cubic_coeff_a=-0.5)
+    _resize(x, sizes=[2, 1, 3, 5], mode="linear", antialias=1, exclude_outside=1)
+
+
+@pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_resize_keep_aspect_ratio(policy, mode):
+    # onnxruntime as the reference: at an input coordinate of exactly 7 (10.5 / 1.4 - 0.5)
+    # onnx.reference's vectorized neighbour search picks 6 (float rounding), not 7
+    x = _rand(1, 3, 5, 8)
+    kw = dict(mode=mode, keep_aspect_ratio_policy=policy, ref="ort")
+    _resize(x, sizes=[7, 9], axes=[2, 3], **kw)
+    _resize(x, sizes=[3, 2], axes=[2, 3], **kw)
+    _resize(x, sizes=[6, 3], axes=[3, 2], **kw)

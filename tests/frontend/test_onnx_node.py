@@ -37,8 +37,6 @@ SKIPS: dict[str, str] = {
     r"^test_identity_(sequence|opt)$": "sequence / optional values are not supported",
     r"^test_training_dropout(_default)?(_mask)?$": "Dropout in training mode with ratio > 0: "
     "the mask is a random draw (numpy's generator in the reference), not reproducible",
-    r"^test_resize_.*(tf_crop_and_resize|antialias|not_larger|not_smaller)":
-        "Resize: tf_crop_and_resize / antialias / keep_aspect_ratio_policy not supported",
 }
 
 

@@ -65,6 +65,35 @@ def test_resize_scales_attr():
 
 
 def test_resize_rejects_unknown_mode():
-    with pytest.raises(NotImplementedError, match="tf_crop_and_resize"):
+    with pytest.raises(NotImplementedError, match="bogus"):
+        run_op("image.resize2d", rand(1, 1, 2, 2), size=(4, 4),
+               coordinate_transformation_mode="bogus")
+    with pytest.raises(ValueError, match="tf_crop_and_resize needs roi"):
         run_op("image.resize2d", rand(1, 1, 2, 2), size=(4, 4),
                coordinate_transformation_mode="tf_crop_and_resize")
+    with pytest.raises(ValueError, match="antialias applies to linear and cubic"):
+        run_op("image.resize2d", rand(1, 1, 4, 4), size=(2, 2), antialias=True)
+
+
+@pytest.mark.parametrize("method", ["nearest", "linear", "cubic"])
+def test_resize_tf_crop_and_resize_vs_onnxruntime(method):
+    x = rand(1, 2, 6, 7)
+    roi = np.array([0, 0, 0.2, -0.1, 1, 1, 0.9, 0.8], np.float32)
+    sizes = np.array([1, 2, 5, 4], np.int64)
+    (want,) = ort_run("Resize", [x, roi, None, sizes], opset=18, mode=method,
+                      coordinate_transformation_mode="tf_crop_and_resize",
+                      extrapolation_value=3.5)
+    got = run_op("image.resize2d", x, size=(5, 4), method=method,
+                 coordinate_transformation_mode="tf_crop_and_resize",
+                 roi=((0.2, 0.9), (-0.1, 0.8)), extrapolation_value=3.5)
+    check(got, want, 1e-5, 1e-5)
+
+
+@pytest.mark.parametrize("method", ["linear", "cubic"])
+@pytest.mark.parametrize("size", [(3, 2), (1, 5), (7, 4)])
+def test_resize_antialias_vs_onnxruntime(method, size):
+    x = rand(2, 1, 9, 10)
+    sizes = np.array([2, 1, *size], np.int64)
+    (want,) = ort_run("Resize", [x, None, None, sizes], opset=18, mode=method, antialias=1)
+    got = run_op("image.resize2d", x, size=size, method=method, antialias=True)
+    check(got, want, 1e-4, 1e-5)
