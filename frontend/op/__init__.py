@@ -59,6 +59,11 @@ nn.avg_pool2d          (data NCHW); pool_size, strides, padding, dilation,    OU
                        ceil_mode=False, count_include_pad=False
 nn.max_pool1d/3d       the same for NCW / NCDHW data                          OUT_EWISE_FUSABLE
 nn.avg_pool1d/3d
+nn.max_pool{1,2,3}d    the max pool's attributes, storage_order=0 →           OPAQUE
+_with_indices          (values, indices int64): ONNX MaxPool's Indices (flat
+                       offset of the window's first max in the whole input;
+                       spatial part row-major, or column-major for
+                       storage_order=1)
 nn.global_avg_pool2d   (data NC...) → (N, C, 1, ...) (any rank >= 3)         OUT_EWISE_FUSABLE
 nn.global_max_pool2d   (data NC...) → (N, C, 1, ...) (any rank >= 3)         OUT_EWISE_FUSABLE
 matmul                 (a, b) numpy matmul: batch broadcasting, 1-D operands  OUT_EWISE_FUSABLE
@@ -96,13 +101,16 @@ image.resize2d         (data NCHW); size=(out_h, out_w), method="nearest" |   IN
                        "linear" | "cubic", coordinate_transformation_mode=
                        "half_pixel" | "align_corners" | "asymmetric" |
                        "pytorch_half_pixel" | "tf_half_pixel_for_nn" |
-                       "half_pixel_symmetric" (tf_crop_and_resize:
-                       NotImplementedError),
+                       "half_pixel_symmetric" | "tf_crop_and_resize" (with
+                       roi=((h0, h1), (w0, w1)), extrapolation_value=0.0),
                        nearest_mode="round_prefer_floor" | "round_prefer_ceil"
                        | "floor" | "ceil", cubic_coeff_a=-0.75,
                        exclude_outside=False, scales=None (ONNX's (h, w)
                        scale factors for the coordinate transform; default
-                       out / in). Resizes the last two dims of any rank >= 2.
+                       out / in), antialias=False (linear / cubic: kernel
+                       stretched by 1 / scale when downsampling, one
+                       reduction per axis). Resizes the last two dims of
+                       any rank >= 2.
 sum mean max min prod  (x); axis=None (int, tuple, or None = all),            COMM_REDUCE
                        keepdims=False (an empty reduced axis gives the
                        identity: 0, 1, -inf, +inf; mean gives NaN)
