@@ -138,6 +138,20 @@ def dtype_of(e: PrimExpr, memo: dict[int, tuple[PrimExpr, str]]) -> str:
     hit = memo.get(id(e))
     if hit is not None:
         return hit[1]
-    t = dtype_of(e.a, memo) if isinstance(e, BinaryOp) else e.dtype
-    memo[id(e)] = (e, t)
+    if not isinstance(e, BinaryOp):
+        return e.dtype
+    chain = [e]  # down the left operands (no recursion), memoising the whole chain
+    x = e.a
+    while True:
+        hit = memo.get(id(x))
+        if hit is not None:
+            t = hit[1]
+            break
+        if not isinstance(x, BinaryOp):
+            t = x.dtype
+            break
+        chain.append(x)
+        x = x.a
+    for y in chain:
+        memo[id(y)] = (y, t)
     return t

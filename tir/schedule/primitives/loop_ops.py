@@ -13,7 +13,7 @@ from itertools import pairwise
 
 from ...arith.linear import keep_identity
 from ...arith.simplify import Simplifier
-from ...expr import LT, And, BinaryOp, CmpOp, IntImm, Or, PrimExpr, Var, const
+from ...expr import LT, And, BinaryOp, CmpOp, IntImm, Or, PrimExpr, Var
 from ...function import PrimFunc
 from ...functor import collect_vars, substitute
 from ...op import ceildiv, floordiv, floormod
@@ -211,11 +211,11 @@ def split(
     sizes: list[PrimExpr] = []
     for x in factors:
         if x is not None:
-            sizes.append(const(x, dtype))
+            sizes.append(IntImm(int(x), dtype))
         elif const_ext is not None:
-            sizes.append(const(-(-const_ext // prod), dtype))
+            sizes.append(IntImm(-(-const_ext // prod), dtype))
         else:
-            sizes.append(Simplifier({}, {}).visit(ceildiv(ext, const(prod, dtype))))
+            sizes.append(Simplifier({}, {}).visit(ceildiv(ext, IntImm(prod, dtype))))
     if n_none == 0:
         if const_ext is not None and prod < const_ext:
             raise ScheduleError(
@@ -226,7 +226,7 @@ def split(
         if const_ext is None:
             from ...arith import Analyzer
 
-            if not Analyzer().can_prove(const(prod, dtype) >= ext):
+            if not Analyzer().can_prove(IntImm(prod, dtype) >= ext):
                 raise ScheduleError(
                     f"{prim}: cannot prove that the product {prod} of the factors covers "
                     f"the symbolic extent of loop {name}"
@@ -234,7 +234,7 @@ def split(
     new_vars = [Var(f"{name}_{k}", dtype) for k in range(len(factors))]
     # fused = v0 * (s1*s2*...) + v1 * (s2*...) + ... + v_{n-1}
     strides: list[PrimExpr] = []
-    stride: PrimExpr = const(1, dtype)
+    stride: PrimExpr = IntImm(1, dtype)
     for s in reversed(sizes):
         strides.append(stride)
         stride = _mul(stride, s)
@@ -246,7 +246,7 @@ def split(
         term = v if type(st) is IntImm and st.value == 1 else v * st
         value = term if value is None else value + term
     if value is None:
-        value = const(0, dtype)
+        value = IntImm(0, dtype)
     need_pred = False
     if not disable_predication:
         if const_ext is not None and type(stride) is IntImm:
@@ -256,16 +256,16 @@ def split(
     rw = BindingRewriter({f.loop_var: value}, outer_bounds(loc, preserve_unit_iters),
                          LT(value, ext) if need_pred else None, preserve_unit_iters)
     for v, s in zip(new_vars, sizes, strict=True):
-        rw.bind_loop(v, const(0, dtype), s)
+        rw.bind_loop(v, IntImm(0, dtype), s)
     body = rw.stmt(f.body)
     for v, s in zip(reversed(new_vars), reversed(sizes), strict=True):
-        body = For(v, const(0, dtype), s, ForKind.SERIAL, body)
+        body = For(v, IntImm(0, dtype), s, ForKind.SERIAL, body)
     return replace(func, loc, body), new_vars
 
 
 def _mul(a: PrimExpr, b: PrimExpr) -> PrimExpr:
     if type(a) is IntImm and type(b) is IntImm:
-        return const(a.value * b.value, a.dtype)
+        return IntImm(a.value * b.value, a.dtype)
     return Simplifier({}, {}).visit(a * b)
 
 
@@ -314,23 +314,23 @@ def fuse(
     dtype = fors[0].loop_var.dtype
     fused = Var("_".join(f.loop_var.name for f in fors) + "_fused", dtype)
     vmap: dict[Var, PrimExpr] = {}
-    lower: PrimExpr = const(1, dtype)
+    lower: PrimExpr = IntImm(1, dtype)
     for i in range(len(fors) - 1, -1, -1):
         f = fors[i]
         if type(f.extent) is IntImm and f.extent.value == 1:
-            vmap[f.loop_var] = const(0, dtype)
+            vmap[f.loop_var] = IntImm(0, dtype)
             continue
         q = fused if type(lower) is IntImm and lower.value == 1 else floordiv(fused, lower)
         vmap[f.loop_var] = q if i == 0 else floormod(q, f.extent)
         lower = _mul(lower, f.extent)
-    total: PrimExpr = const(1, dtype)
+    total: PrimExpr = IntImm(1, dtype)
     for f in fors:
         total = _mul(total, f.extent)
     rw = BindingRewriter(vmap, outer_bounds(locs[0], preserve_unit_iters), None,
                          preserve_unit_iters)
-    rw.bind_loop(fused, const(0, dtype), total)
+    rw.bind_loop(fused, IntImm(0, dtype), total)
     body = rw.stmt(fors[-1].body)
-    new = For(fused, const(0, dtype), total, ForKind.SERIAL, body)
+    new = For(fused, IntImm(0, dtype), total, ForKind.SERIAL, body)
     return replace(func, locs[0], new), fused
 
 

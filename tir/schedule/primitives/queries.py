@@ -22,9 +22,25 @@ def get_loops(func: PrimFunc, block: str) -> list[Var]:
     return [f.loop_var for f in loc.loops()]
 
 
+_CHILDREN: dict[int, tuple[Stmt, tuple[BlockRealize, ...]]] = {}
+_CHILDREN_SIZE = 256
+
+
 def child_realizes(stmt: Stmt) -> list[BlockRealize]:
     """The BlockRealizes under ``stmt`` not nested in another block, in program order
-    (``stmt`` itself excluded; the init of a block is not searched)."""
+    (``stmt`` itself excluded; the init of a block is not searched). Cached per statement
+    object (IR is immutable; a primitive asks about the same scope several times)."""
+    hit = _CHILDREN.get(id(stmt))
+    if hit is not None and hit[0] is stmt:
+        return list(hit[1])
+    out = _child_realizes(stmt)
+    if len(_CHILDREN) >= _CHILDREN_SIZE:
+        _CHILDREN.clear()
+    _CHILDREN[id(stmt)] = (stmt, tuple(out))  # holds ``stmt``: its id stays unique
+    return out
+
+
+def _child_realizes(stmt: Stmt) -> list[BlockRealize]:
     out: list[BlockRealize] = []
     if isinstance(stmt, BlockRealize):
         stack = [stmt.block.body]
