@@ -178,6 +178,15 @@ def _report(args: argparse.Namespace) -> int:
         data = json.load(f)
     txt = os.path.join(args.work_dir, "report.txt")
     text = open(txt).read().rstrip() if os.path.isfile(txt) else json.dumps(data, indent=1)
+    from .report import report_from_json, write_html_and_pngs
+
+    try:  # re-render report.html and the PNG charts from report.json
+        written = write_html_and_pngs(report_from_json(data), args.work_dir)
+        text += f"\nreport: {written[0]} (charts: {len(written) - 1} PNG files)"
+    except (ValueError, TypeError, OSError) as e:  # the text report still prints
+        if args.debug:
+            raise
+        print(f"onnxtune: warning: report.html and PNGs not re-rendered: {e}", file=sys.stderr)
     _emit(args, text, data)
     return 0
 
@@ -262,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["structural", "ignore-tensor", "anchor-block"])
     p.set_defaults(handler=_tasks)
 
-    p = commands.add_parser("report", parents=[common], help="print a work_dir's report")
+    p = commands.add_parser(
+        "report", parents=[common],
+        help="print a work_dir's report and re-render its report.html and PNG charts "
+             "(report_model.png, report_task_<id>.png) from report.json")
     p.add_argument("work_dir")
     p.set_defaults(handler=_report)
 

@@ -1,15 +1,37 @@
-"""``report.html``: the tuning curves (whole model and per task) and the per-task table.
+"""``report.html``: the tuning curves (whole model and per task) and the per-task table;
+the same curves as PNG files (``report_model.png``, ``report_task_<id>.png``).
 
 Charts are inline SVG drawn here, so the report needs no plotting library and opens in any
-browser as one self-contained file.
+browser as one self-contained file; the PNGs are rasterized by :mod:`onnxtune.png_chart`
+(numpy and zlib only).
 """
 
 from __future__ import annotations
 
 import html
 import math
+import os
+import re
 from collections.abc import Sequence
 from typing import Any
+
+MODEL_PNG = "report_model.png"
+_TASK_PNG = re.compile(r"report_task_(\d+)\.png")
+
+
+def task_png(task_id: int) -> str:
+    """The file name of task ``task_id``'s chart (the ID column of the table)."""
+    return f"report_task_{task_id}.png"
+
+
+def _charts(report: Any) -> list[tuple[str, Any, str, str, str, bool]]:
+    """(png file, points, title, xlabel, ylabel, is the model chart) for every chart."""
+    out = [(MODEL_PNG, report.model_curve, "Whole model: estimated latency", "trials", "ms",
+            True)]
+    for i, t in enumerate(report.tasks):
+        out.append((task_png(i), t.curve, f"{t.name} (weight {t.weight:g})", "trials",
+                    "best latency (us)", False))
+    return out
 
 
 def svg_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str, ylabel: str,
@@ -68,8 +90,8 @@ def svg_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str, yl
         + "</svg>")
 
 
-def render_html(report: Any) -> str:
-    """The whole report as one HTML page."""
+def render_html(report: Any, png_links: bool = True) -> str:
+    """The whole report as one HTML page (``png_links``: a link to each chart's PNG file)."""
     esc = html.escape
     rows = []
     for i, t in enumerate(report.tasks):
@@ -82,19 +104,82 @@ def render_html(report: Any) -> str:
     lines = [ln for ln in report.to_text().splitlines() if ln.startswith(("latency",
                                                                           "accuracy",
                                                                           "trials"))]
-    charts = [svg_curve(report.model_curve, "Whole model: estimated latency",
-                        "trials", "ms")]
-    for t in report.tasks:
-        if t.curve:
-            charts.append(svg_curve(t.curve, f"{t.name} (weight {t.weight:g})", "trials",
-                                    "best latency (us)", width=360, height=180))
+    charts = []
+    for png, points, title, xlabel, ylabel, is_model in _charts(report):
+        if not is_model and not points:
+            continue
+        svg = svg_curve(points, title, xlabel, ylabel) if is_model else \
+            svg_curve(points, title, xlabel, ylabel, width=360, height=180)
+        link = f"<a href='{esc(png)}'>PNG</a>" if png_links else ""
+        charts.append(f"<figure>{svg}<figcaption>{link}</figcaption></figure>")
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>onnxtune report</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "td:nth-child(2){text-align:left}.charts svg{margin:6px}</style></head><body>"
+        "td:nth-child(2){text-align:left}.charts figure{display:inline-block;margin:6px}"
+        "figcaption{font-size:11px}</style></head><body>"
         f"<h1>{summary}</h1>"
         + "".join(f"<p>{esc(ln)}</p>" for ln in lines)
         + "<table><tr><th>ID</th><th>Task</th><th>Weight</th><th>MFLOP</th><th>Trials</th>"
         "<th>Best (us)</th><th>GFLOPS</th></tr>" + "".join(rows) + "</table>"
         + "<div class='charts'>" + "".join(charts) + "</div></body></html>")
+
+
+def write_pngs(report: Any, work_dir: str) -> list[str]:
+    """Write ``report_model.png`` and one ``report_task_<id>.png`` per task (a chart that says
+    "no valid measurement yet" where a curve is empty) into ``work_dir``; remove task PNGs
+    left from an earlier report with more tasks. Returns the paths written."""
+    from .png_chart import write_curve_png
+
+    written = []
+    for png, points, title, xlabel, ylabel, is_model in _charts(report):
+        path = os.path.join(work_dir, png)
+        size = (640, 320) if is_model else (480, 260)
+        write_curve_png(path, points, title, xlabel, ylabel, *size)
+        written.append(path)
+    for name in os.listdir(work_dir):
+        m = _TASK_PNG.fullmatch(name)
+        if m and int(m.group(1)) >= len(report.tasks):
+            os.remove(os.path.join(work_dir, name))
+    return written
+
+
+def write_html_and_pngs(report: Any, work_dir: str) -> list[str]:
+    """``report.html`` and the PNG charts in ``work_dir``; returns the paths written."""
+    path = os.path.join(work_dir, "report.html")
+    with open(path, "w") as f:
+        f.write(render_html(report))
+    return [path, *write_pngs(report, work_dir)]
+
+
+def report_from_json(data: dict[str, Any]) -> Any:
+    """A :class:`~onnxtune.tuning.TuneReport` from the dict ``report.json`` holds (extra keys,
+    such as the derived ``ratio``, are ignored; a missing field is a clear error)."""
+    import dataclasses
+
+    from .tuning import TaskReport, TuneReport
+
+    def build(cls: type, d: Any, what: str) -> Any:
+        if not isinstance(d, dict):
+            raise ValueError(f"report.json: {what} is {type(d).__name__}, expected an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kw
+                   and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"report.json: {what} lacks {', '.join(missing)}")
+        return kw
+
+    kw = build(TuneReport, data, "the report")
+    tasks = kw.get("tasks")
+    if not isinstance(tasks, list):
+        raise ValueError("report.json: 'tasks' is not a list")
+    tk = []
+    for i, t in enumerate(tasks):
+        d = build(TaskReport, t, f"task {i}")
+        d["curve"] = [(int(x), float(y)) for x, y in d.get("curve", [])]
+        tk.append(TaskReport(**d))
+    kw["tasks"] = tk
+    kw["model_curve"] = [(int(x), float(y)) for x, y in kw.get("model_curve", [])]
+    return TuneReport(**kw)

@@ -422,16 +422,16 @@ def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> i
 
 
 def write_report(report: TuneReport, work_dir: str, html: bool = True) -> None:
-    """report.json and report.txt (and report.html) in ``work_dir``."""
+    """report.json and report.txt (and report.html with the PNG charts report_model.png and
+    report_task_<id>.png) in ``work_dir``."""
     with open(os.path.join(work_dir, "report.json"), "w") as f:
         json.dump(report.as_json(), f, indent=1)
     with open(os.path.join(work_dir, "report.txt"), "w") as f:
         f.write(report.to_text() + "\n")
     if html:
-        from .report import render_html
+        from .report import write_html_and_pngs
 
-        with open(os.path.join(work_dir, "report.html"), "w") as f:
-            f.write(render_html(report))
+        write_html_and_pngs(report, work_dir)
 
 
 def compile_from_work_dir(model_or_path: Any, work_dir: str, target: Any = "llvm") -> Any:
