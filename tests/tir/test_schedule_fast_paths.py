@@ -184,3 +184,59 @@ def test_identity_inverse_matches_the_iterator_map(monkeypatch):
                 else:
                     assert tir.structural.structural_equal(fast, slow), (name, lv.name)
     assert n_fast > 10
+
+
+def _fused_funcs():
+    """The scheduled programs above, and the same with their outer loops fused (the
+    bindings ``f // c % e`` that the digit shortcut of is_affine_binding reads)."""
+    for _, func in _scheduled_funcs():
+        yield func
+        sch = tir.Schedule(func)
+        for name in index(func).order[1:]:
+            try:
+                loops = sch.get_loops(sch.get_block(name))
+                if len(loops) >= 2:
+                    sch.fuse(*loops[:3] if len(loops) > 3 else loops[:2])
+            except ScheduleError:
+                continue
+        yield sch.func
+
+
+def test_affine_digits_agree_with_the_iterator_map():
+    from onnxtune.tir.arith import detect_iter_map
+    from onnxtune.tir.schedule.primitives import loop_checks as lc
+
+    n_fast = 0
+    for func in _fused_funcs():
+        for loc in index(func).blocks.values():
+            realize = loc.stmt
+            if not loc.ancestors or not realize.iter_values:
+                continue
+            loops = [f for f in loc.loops() if f.loop_var in set().union(
+                *(free_vars(v) for v in realize.iter_values))]
+            if not loops or not all(isinstance(f.extent, IntImm) for f in loops):
+                continue
+            ext = {f.loop_var: f.extent.value for f in loops}
+            if lc._affine_digits(realize.iter_values, ext):
+                n_fast += 1
+                res = detect_iter_map(realize.iter_values, lc.loop_ranges(loops),
+                                      realize.predicate, "surjective")
+                assert res is not None, realize.block.name_hint
+                assert all(not s.splits or min(abs(sp.scale) for sp in s.splits) == 1
+                           for s in res.indices)
+    assert n_fast > 20
+
+
+def test_affine_digits_reject_overlaps_and_strides():
+    from onnxtune.tir.schedule.primitives.loop_checks import _affine_digits
+
+    f, g = Var("f"), Var("g")
+    ext = {f: 448, g: 4}
+    ok = (FloorDiv(f, _c(56)) * 4 + g, FloorMod(FloorDiv(f, _c(2)), _c(28)),
+          FloorMod(f, _c(2)))
+    assert _affine_digits(ok, ext)
+    assert _affine_digits((FloorDiv(f, _c(2)), FloorMod(f, _c(4))), ext) is None  # overlap
+    assert _affine_digits((FloorMod(f, _c(2)) * 2,), ext) is None  # strided
+    assert _affine_digits((FloorDiv(f, _c(3)),), ext) is None  # 448 % 3 != 0
+    assert _affine_digits((f + g * 448,), ext)  # g is the digit above f
+    assert _affine_digits((f * 4 + g, FloorMod(f, _c(2))), ext) is None  # f used twice

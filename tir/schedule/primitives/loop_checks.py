@@ -3,7 +3,7 @@ block iter types, compact dataflow under a loop, and parallelizability of a loop
 
 from __future__ import annotations
 
-from ...expr import Add, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
+from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
 from ...functor import uses_var
 from ...stmt import Block, BlockRealize, For
 from ..error import ScheduleError
@@ -86,6 +86,85 @@ def _affine_fast(values: tuple, ext: dict[Var, int]) -> bool | None:
     return True
 
 
+def _digit(t: PrimExpr, ext: dict[Var, int]) -> tuple[Var, int, int] | None:
+    """``t`` as one digit ``(v // lower) % extent`` of a loop var ``v`` of the scope:
+    ``v``, ``v // c``, ``v % c`` or ``v // c1 % c2`` with divisible extents (the forms
+    fuse leaves); None otherwise."""
+    lower = 1
+    mod = None
+    if type(t) is FloorMod and type(t.b) is IntImm:
+        mod = t.b.value
+        t = t.a
+    if type(t) is FloorDiv and type(t.b) is IntImm:
+        lower = t.b.value
+        t = t.a
+    if type(t) is not Var:
+        return None
+    e = ext.get(t)
+    if e is None or lower <= 0 or e % lower:
+        return None
+    rest = e // lower
+    if mod is not None:
+        if mod <= 0 or rest % mod or mod == rest:
+            return None
+        rest = mod
+    return t, lower, rest
+
+
+def _digits(e: PrimExpr, out: dict, ext: dict[Var, int], k: int = 1) -> bool:
+    """Accumulate ``e`` as ``Σ coef·digit + c`` (digits of :func:`_digit`) into ``out``."""
+    t = type(e)
+    if t is IntImm:
+        return True
+    if t is Add:
+        return _digits(e.a, out, ext, k) and _digits(e.b, out, ext, k)
+    if t is Sub:
+        return _digits(e.a, out, ext, k) and _digits(e.b, out, ext, -k)
+    if t is Mul:
+        if type(e.b) is IntImm:
+            return _digits(e.a, out, ext, k * e.b.value)
+        if type(e.a) is IntImm:
+            return _digits(e.b, out, ext, k * e.a.value)
+        return False
+    if t is Var:
+        d = (e, 1, ext.get(e))
+        if d[2] is None:
+            return False
+    else:
+        d = _digit(e, ext)
+        if d is None:
+            return False
+    out[d] = out.get(d, 0) + k
+    return True
+
+
+def _affine_digits(values: tuple, ext: dict[Var, int]) -> bool | None:
+    """True when every binding is a mixed-radix number of digits of the loop vars (as
+    fuse leaves them: ``f // 56 * 8 + g``, ``f // 2 % 28 * 2 + h``, ``f % 2``) and no two
+    digits of one loop var overlap: the surjective affine map the iterator-map
+    detection finds for such bindings. None when that cannot be shown this way."""
+    used: dict[Var, list[tuple[int, int]]] = {}
+    for v in values:
+        terms: dict = {}
+        if not _digits(v, terms, ext):
+            return None
+        scale = 1
+        for (var, lower, e), coef in sorted(((d, c) for d, c in terms.items() if c),
+                                            key=lambda t: t[1]):
+            if e == 1:
+                continue
+            if coef != scale:
+                return None
+            used.setdefault(var, []).append((lower, lower * e))
+            scale *= e
+    for spans in used.values():
+        spans.sort()
+        for (_, hi), (lo, _) in zip(spans, spans[1:], strict=False):
+            if hi > lo:
+                return None
+    return True
+
+
 def _affine(realize: BlockRealize, loops: list[For]) -> bool:
     if not realize.iter_values:
         return True
@@ -97,9 +176,12 @@ def _affine(realize: BlockRealize, loops: list[For]) -> bool:
         return True
     if all(type(f.extent) is IntImm and type(f.min) is IntImm and f.min.value == 0
            for f in loops):
-        fast = _affine_fast(realize.iter_values, {f.loop_var: f.extent.value for f in loops})
+        ext = {f.loop_var: f.extent.value for f in loops}
+        fast = _affine_fast(realize.iter_values, ext)
         if fast is not None:
             return fast
+        if _affine_digits(realize.iter_values, ext):
+            return True
     from ...arith import detect_iter_map
 
     res = detect_iter_map(realize.iter_values, loop_ranges(loops), realize.predicate,
