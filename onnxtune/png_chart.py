@@ -277,12 +277,12 @@ def format_tick(v: float, step: float) -> str:
     if step > 0 and abs(v) < step * 1e-6:
         return "0"
     big = max(abs(v), step)
-    if step > 0 and 1e-3 <= big < 1e6 and step >= 1e-4:
-        dec = max(0, -math.floor(math.log10(step) + 1e-9))
+    dec = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 99
+    if 1e-3 <= big < 1e6 and dec <= 8:
         return f"{v:.{dec}f}"
-    if step > 0 and v != 0:
-        digits = max(0, min(4, math.floor(math.log10(abs(v)) + 1e-9)
-                            - math.floor(math.log10(step) + 1e-9)))
+    if step > 0 and v != 0:  # enough mantissa digits that neighbouring ticks differ
+        digits = max(0, min(15, math.floor(math.log10(abs(v)) + 1e-9)
+                             - math.floor(math.log10(step) + 1e-9)))
     else:
         digits = 2
     m, e = f"{v:.{digits}e}".split("e")
