@@ -112,6 +112,11 @@ class CallCodeGen:
             return x
         return call_intrinsic(self.b, "llvm.abs", x, ir.Constant(I1, 0))
 
+    def _call_reinterpret(self, e: Call) -> ir.Value:
+        x = self.expr(e.args[0])
+        to = ltype(e.dtype, lanes_of(x))
+        return x if x.type == to else self.b.bitcast(x, to)
+
     def _call_isnan(self, e: Call) -> ir.Value:
         a = e.args[0]
         x = self.expr(a)

@@ -68,7 +68,7 @@ def ltype(dtype: str, lanes: int = 0, mem: bool = False) -> ir.Type:
         t: ir.Type = I8 if mem else I1
     elif dtype in FLOAT_TYPES:
         t = FLOAT_TYPES[dtype]
-    elif dt.is_int(dtype):
+    elif dt.is_int(dtype) or dt.is_narrow(dtype):  # narrow dtypes: their storage bits
         t = ir.IntType(dt.bits(dtype))
     else:
         raise NotImplementedError(f"the LLVM code generator has no type for dtype {dtype!r}")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
+from onnxtune.tir.dtype import to_numpy as _np_dtype
 from onnxtune.tir.function import PrimFunc
 
 from . import runtime
@@ -88,7 +89,7 @@ class SlotInfo:
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+        return math.prod(self.shape) * _np_dtype(self.dtype).itemsize
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _analyze(program: Program):
     for s, shape, dtype in program.inputs:
         if s in slots:
             raise ValueError(f"Program: input slot {s!r} is listed twice")
-        slots[s] = SlotInfo(s, tuple(int(d) for d in shape), str(np.dtype(dtype)), s, "input")
+        slots[s] = SlotInfo(s, tuple(int(d) for d in shape), str(_np_dtype(dtype)), s, "input")
     for s, arr in program.constants.items():
         if s in slots:
             raise ValueError(f"Program: constant slot {s!r} is also an input")
@@ -366,9 +367,9 @@ class VirtualMachine:
         base = self._arena_raw.ctypes.data
         pad = -base % ALIGNMENT
         self._arena = self._arena_raw[pad:pad + ex.plan.arena_bytes]
-        self._in = [(s, ex.slots[s].shape, np.dtype(ex.slots[s].dtype)) for s in ex.input_slots]
+        self._in = [(s, ex.slots[s].shape, _np_dtype(ex.slots[s].dtype)) for s in ex.input_slots]
         self._in_names = [s for s, _, _ in self._in]
-        self._outs = [(r, ex.slots[r].shape, np.dtype(ex.slots[r].dtype))
+        self._outs = [(r, ex.slots[r].shape, _np_dtype(ex.slots[r].dtype))
                       for r in ex.output_roots]
         self._tail = (self._arena, *ex.constants)
         root_index = {r: k for k, r in enumerate(ex.output_roots)}

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from onnxtune.tir.dtype import to_numpy as _np_dtype
+
 from .artifact_format import ArtifactError, read_artifact, write_artifact
 
 KIND = "onnxtune.executable"
@@ -85,7 +87,7 @@ def load_executable(path: str | os.PathLike) -> Any:
     constants = []
     for s in const_slots:
         info = slots[s]
-        arr = np.frombuffer(blobs[f"const:{s}"], dtype=np.dtype(info.dtype).newbyteorder("<"))
+        arr = np.frombuffer(blobs[f"const:{s}"], dtype=_np_dtype(info.dtype).newbyteorder("<"))
         constants.append(arr.astype(info.dtype, copy=False).reshape(info.shape))
     program = Program([(s, tuple(shape), dtype) for s, shape, dtype in manifest["inputs"]],
                       dict(zip(const_slots, constants, strict=True)), {}, calls,

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from onnxtune.tir.dtype import NARROW_DTYPES, to_numpy
+
 from . import runtime
 from .llvm_engine import CompileTimes, JITCode, compile_ir
 
@@ -42,7 +44,7 @@ class Param:
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+        return math.prod(self.shape) * to_numpy(self.dtype).itemsize
 
     def as_json(self) -> list[Any]:
         return [self.name, list(self.shape), self.dtype, self.is_output]
@@ -82,7 +84,7 @@ def as_param(obj: Any, index: int, func: str) -> Param:
         raise TypeError(f"{func}(): parameter {index} must be a Param, a (name, shape, dtype) "
                         f"tuple or a buffer, got {obj!r}")
     dtype = str(dtype)
-    if dtype not in DTYPES:
+    if dtype not in DTYPES and dtype not in NARROW_DTYPES:
         raise ValueError(f"{func}(): parameter {index} {name!r} has dtype {dtype!r}; "
                          f"supported: {', '.join(DTYPES)}")
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -249,7 +251,7 @@ class PackedFunc:
         # reference frees the machine code at once rather than at the next GC
         self.code, self.name, self.params, self._addr = code, name, tuple(params), addr
         self._n = len(self.params)
-        self._checks = tuple((p.shape, np.dtype(p.dtype), p.is_output) for p in self.params)
+        self._checks = tuple((p.shape, to_numpy(p.dtype), p.is_output) for p in self.params)
         self._raw = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(addr)
         self._ptrs_t = ctypes.c_void_p * max(1, self._n)
         self._parallel = any(runtime.provides(s) for s in code.externals)
@@ -267,7 +269,7 @@ class PackedFunc:
                                      f"numpy.ndarray of shape {p.shape} and dtype {p.dtype}")
             if a.shape != p.shape:
                 return ArgumentError(f"{what} has shape {a.shape}, expected {p.shape}")
-            if a.dtype != np.dtype(p.dtype):
+            if a.dtype != to_numpy(p.dtype):
                 return ArgumentError(f"{what} has dtype {a.dtype}, expected {p.dtype}")
             if not a.flags.c_contiguous:
                 return ArgumentError(f"{what} is not C-contiguous (strides {a.strides}); "

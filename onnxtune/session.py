@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from onnxtune.tir.dtype import to_numpy as _np_dtype
+
 _ONNX_TYPES = {
     "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
     "int8": "tensor(int8)", "uint8": "tensor(uint8)", "int32": "tensor(int32)",
@@ -158,7 +160,7 @@ class InferenceSession:
             if list(a.shape) != i.shape:
                 raise ValueError(f"run: input {i.name!r} has shape {list(a.shape)}; the model "
                                  f"expects {i.shape}")
-            if a.dtype != np.dtype(i.dtype):
+            if a.dtype != _np_dtype(i.dtype):
                 raise ValueError(f"run: input {i.name!r} has dtype {a.dtype}; the model "
                                  f"expects {i.dtype} ({i.type})")
             arrays.append(np.ascontiguousarray(a))

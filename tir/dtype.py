@@ -20,6 +20,27 @@ DTYPE_BITS: dict[str, int] = {
     "float64": 64,
 }
 
+#: Narrow dtypes (ml_dtypes' names, as onnx's numpy arrays carry them): storage-only in the
+#: IR. A value of one is its bit pattern in the storage integer named here (the value in
+#: the low bits, one element per byte even for 4- and 2-bit types, as ml_dtypes stores
+#: them). No arithmetic is defined on them: the only operation is ``reinterpret`` to and
+#: from the storage dtype (conversions are integer bit manipulation, frontend/op/cast.py).
+NARROW_DTYPES: dict[str, str] = {
+    "bfloat16": "uint16",
+    "float8_e4m3fn": "uint8",
+    "float8_e4m3fnuz": "uint8",
+    "float8_e5m2": "uint8",
+    "float8_e5m2fnuz": "uint8",
+    "float8_e8m0fnu": "uint8",
+    "float4_e2m1fn": "uint8",
+    "int4": "uint8",
+    "uint4": "uint8",
+    "int2": "uint8",
+    "uint2": "uint8",
+}
+# a narrow dtype's width is its storage width (what a buffer element takes in memory)
+DTYPE_BITS.update({n: {"uint8": 8, "uint16": 16}[s] for n, s in NARROW_DTYPES.items()})
+
 #: dtype used for raw pointers (buffer data handles).
 HANDLE = "handle"
 
@@ -34,20 +55,44 @@ def check_dtype(dtype: object) -> str:
         raise ValueError(
             f"unsupported dtype {dtype!r}; expected one of {', '.join(sorted(DTYPE_BITS))}"
         )
+    if dtype in NARROW_DTYPES:
+        _register_narrow()
     return dtype
 
 
+def is_narrow(dtype: str) -> bool:
+    """True for the storage-only narrow dtypes (bfloat16, float8_*, int4, ...)."""
+    return dtype in NARROW_DTYPES
+
+
+def storage_dtype(dtype: str) -> str:
+    """The integer dtype holding a narrow dtype's bits (the dtype itself for others)."""
+    return NARROW_DTYPES.get(dtype, dtype)
+
+
+def _register_narrow() -> None:
+    """Import ml_dtypes, which registers the narrow dtype names with numpy (lazily: only a
+    model that uses one needs it)."""
+    try:
+        import ml_dtypes  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "the narrow dtypes (bfloat16, float8_*, int4, ...) need the ml_dtypes package"
+        ) from None
+
+
 def is_float(dtype: str) -> bool:
-    return dtype.startswith("float")
+    """True for the arithmetic float dtypes (not the storage-only narrow floats)."""
+    return dtype.startswith("float") and dtype not in NARROW_DTYPES
 
 
 def is_int(dtype: str) -> bool:
-    """True for signed and unsigned integers (not bool)."""
-    return dtype.startswith("int") or dtype.startswith("uint")
+    """True for signed and unsigned integers (not bool, not int4/int2...)."""
+    return (dtype.startswith("int") or dtype.startswith("uint")) and dtype not in NARROW_DTYPES
 
 
 def is_uint(dtype: str) -> bool:
-    return dtype.startswith("uint")
+    return dtype.startswith("uint") and dtype not in NARROW_DTYPES
 
 
 def is_bool(dtype: str) -> bool:
@@ -64,6 +109,8 @@ def itemsize(dtype: str) -> int:
 
 
 def to_numpy(dtype: str) -> np.dtype:
+    if dtype in NARROW_DTYPES:
+        _register_narrow()
     return np.dtype(dtype)
 
 
@@ -71,6 +118,11 @@ def promote(a: str, b: str) -> str:
     """The dtype two operands of a binary arithmetic op are converted to."""
     if a == b:
         return a
+    if a in NARROW_DTYPES or b in NARROW_DTYPES:
+        raise TypeError(
+            f"no arithmetic between {a} and {b}: {a if a in NARROW_DTYPES else b} is a "
+            f"storage-only dtype (convert it with the 'cast' op first)"
+        )
     fa, fb = is_float(a), is_float(b)
     if fa and fb:
         return a if bits(a) >= bits(b) else b

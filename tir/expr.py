@@ -344,6 +344,7 @@ CALL_OPS: dict[str, int] = {
     "pow": 2,
     "fmod": 2,
     "if_then_else": 3,
+    "reinterpret": 1,
 }
 
 
@@ -487,6 +488,11 @@ def cast(dtype: str, value: Any) -> PrimExpr:
     dtype = dt.check_dtype(dtype)
     if value.dtype == dtype:
         return value
+    if dt.is_narrow(dtype) or dt.is_narrow(value.dtype):
+        raise TypeError(
+            f"cannot cast {value.dtype} to {dtype}: narrow dtypes are storage-only; use "
+            f"tir.op.reinterpret on their bits (frontend op 'cast' converts values)"
+        )
     if isinstance(value, IntImm) and not dt.is_float(dtype):
         v = value.value
         if dtype == "bool":
@@ -540,4 +546,9 @@ def _const_like(value: Any, other: PrimExpr) -> PrimExpr:
 
 def _binary(cls: type, a: Any, b: Any) -> PrimExpr:
     a, b = _match(a, b)
+    if a.dtype in dt.NARROW_DTYPES:
+        raise TypeError(
+            f"no {cls.__name__} on {a.dtype}: it is a storage-only dtype (reinterpret its bits "
+            f"or convert it with the frontend 'cast' op)"
+        )
     return cls(a, b)

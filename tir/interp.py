@@ -363,6 +363,9 @@ class _Interp:
         if e.op == "if_then_else":
             c, t, f = args
             return lambda env: t(env) if c(env) else f(env)
+        if e.op == "reinterpret":
+            a, f = args[0], _reinterpret_fn(e.args[0].dtype, e.dtype)
+            return lambda env: f(a(env))
         if e.op == "isnan":
             a = args[0]
             return lambda env: bool(np.isnan(a(env)))
@@ -428,12 +431,17 @@ class _Interp:
                 f"store of a {s.value.dtype} value into the {buf.dtype} buffer {buf.name}"
             )
         val, idx = self.expr(s.value), [self.expr(i) for i in s.indices]
+        narrow = dt.is_narrow(buf.dtype)
+        storage = dt.storage_dtype(buf.dtype)
 
         def store(env: Env) -> None:
             arr = self._array(buf)
             ix = tuple(f(env) for f in idx)
             _bounds(buf, arr, ix, "store to")
-            arr[ix] = val(env)
+            if narrow:
+                arr.view(storage)[ix] = val(env)
+            else:
+                arr[ix] = val(env)
 
         return store
 
@@ -550,6 +558,8 @@ class _Interp:
                 return np.full(shp, np.nan, dtype)
             if buf.dtype == "bool":
                 return np.ones(shp, dtype)
+            if dt.is_narrow(buf.dtype):
+                return np.full(shp, 0x5A, dt.storage_dtype(buf.dtype)).view(dtype)
             return np.full(shp, dt.min_value(buf.dtype) + 7, dtype)
 
         return alloc
@@ -568,9 +578,31 @@ def _restore(env: dict, key: Any, old: Any) -> None:
 def _load_conv(dtype: str) -> Callable[[Any], Any]:
     if dtype == "bool":
         return bool
+    if dt.is_narrow(dtype):  # a narrow value is its storage bits
+        storage = dt.to_numpy(dt.storage_dtype(dtype))
+        return lambda x: int(np.asarray(x).view(storage))
     if dt.is_float(dtype):
         return lambda x: x
     return int
+
+
+def _reinterpret_fn(src: str, dst: str) -> Callable[[Any], Any]:
+    """Scalar ``reinterpret``: ints and narrow values are Python ints, floats numpy scalars."""
+    ubits = np.dtype(f"uint{dt.bits(src)}")
+    mask = (1 << dt.bits(src)) - 1
+    if dt.is_float(src):
+        def to_bits(v: Any) -> int:
+            return int(np.asarray(v, dt.to_numpy(src)).view(ubits))
+    else:
+        def to_bits(v: Any) -> int:
+            return int(v) & mask
+    if dt.is_float(dst):
+        fdt = dt.to_numpy(dst)
+        return lambda v: np.asarray(to_bits(v), ubits).view(fdt)[()]
+    if dt.is_narrow(dst):
+        return to_bits
+    wrap = _wrapper(dst)
+    return lambda v: wrap(to_bits(v))
 
 
 def _bounds(buf: Buffer, arr: np.ndarray, ix: tuple, what: str) -> None:

@@ -156,6 +156,20 @@ def abs(x: Any) -> PrimExpr:  # noqa: A001 - TVM's name
     return Call(x.dtype, "abs", (x,))
 
 
+def reinterpret(dtype: str, value: Any) -> PrimExpr:
+    """The bits of ``value`` read as ``dtype`` (same width; TVM's ``tir.reinterpret``):
+    float32 <-> uint32, float16 <-> uint16, a narrow dtype <-> its storage integer."""
+    value = convert(value)
+    dtype = dt.check_dtype(dtype)
+    if "bool" in (dtype, value.dtype) or dt.bits(dtype) != dt.bits(value.dtype):
+        raise ValueError(
+            f"reinterpret: {value.dtype} and {dtype} do not have the same width in bits"
+        )
+    if value.dtype == dtype:
+        return value
+    return Call(dtype, "reinterpret", (value,))
+
+
 def isnan(x: Any) -> PrimExpr:
     x = convert(x)
     return Call("bool", "isnan", (x,))

@@ -31,6 +31,8 @@ hard_sigmoid           (x); alpha=0.2, beta=0.5                               EL
 gelu                   (x); approximate="none" | "tanh"                       ELEMWISE
 clip                   (x); a_min=None, a_max=None (None = unbounded)         ELEMWISE
 astype                 (x); dtype (str)                                       ELEMWISE
+cast                   (x); dtype, saturate=True, round_mode="up": ONNX Cast  ELEMWISE
+                       incl. the narrow dtypes (bfloat16, float8_*, int4...)
 identity               (x)                                                    ELEMWISE
 add subtract multiply  (a, b) numpy broadcasting; divide on ints truncates    BROADCAST
 divide power maximum   toward zero (ONNX Div); power keeps a's dtype;
@@ -204,6 +206,6 @@ def _load() -> None:
         importlib.import_module(f"{__name__}.{mod}")
 
 
-_MODULES = ("elemwise", "broadcast", "nn", "pool", "reduce", "transform", "image", "misc")
+_MODULES = ("elemwise", "broadcast", "nn", "pool", "reduce", "transform", "image", "misc", "cast")
 
 __all__ = ["OpDef", "OpPattern", "get_op", "list_ops", "register_op"]

@@ -214,8 +214,8 @@ def test_signatures_from_buffer_like_objects():
     np.testing.assert_array_equal(c, a + b)
     with pytest.raises(NotImplementedError, match="'A': dimension 1 .* not a constant"):
         jit_module(add_ir(), {"add": [Buf("A", (4, object()), "float32")]})
-    with pytest.raises(ValueError, match="dtype 'bfloat16'; supported: float32"):
-        jit_module(add_ir(), {"add": [("A", (4,), "bfloat16")]})
+    with pytest.raises(ValueError, match="dtype 'complex64'; supported: float32"):
+        jit_module(add_ir(), {"add": [("A", (4,), "complex64")]})
     with pytest.raises(ValueError, match="no function 'missing'"):
         jit_module(add_ir(), {"missing": SIG})
     assert Param.from_json(SIG[2].as_json()) == SIG[2]
