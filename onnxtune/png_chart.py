@@ -306,12 +306,14 @@ _LIMIT = 1e300  # larger magnitudes (and NaN/inf) are skipped: the axis math wou
 
 
 def render_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str, ylabel: str,
-                 width: int = 640, height: int = 320, markers: bool | None = None) -> np.ndarray:
+                 width: int = 640, height: int = 320, markers: bool | None = None,
+                 extend_to: float | None = None) -> np.ndarray:
     """A step chart of ``points`` (x ascending) as an RGB array ``(height, width, 3)``.
 
     Points with a non-finite x or y (or one beyond 1e300) are skipped; with none left the
     chart shows the title and "no valid measurement yet". ``markers`` (default: when at most
-    60 points) draws a dot on each point."""
+    60 points) draws a dot on each point. ``extend_to`` continues the last value horizontally
+    up to that x (the trials spent after the last point; no marker there)."""
     if width < 120 or height < 80:
         raise ValueError(f"render_curve: {width}x{height} is too small (min 120x80)")
     cv = Canvas(width, height)
@@ -330,6 +332,9 @@ def render_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str,
     ys = [p[1] for p in pts]
     x0 = min(0.0, min(xs))
     x1 = max(xs)
+    if extend_to is not None and abs(extend_to) <= _LIMIT and extend_to > x1:
+        x1 = float(extend_to)
+    x_end = x1  # where the curve ends (x1 gets padding below)
     if not x1 > x0:
         x1 = x0 + 1.0
     y0, y1 = min(ys), max(ys)
@@ -385,6 +390,8 @@ def render_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str,
         if k:
             verts.append((px, verts[-1][1]))
         verts.append((px, py))
+    if x_end > pts[-1][0]:
+        verts.append((sx(x_end), verts[-1][1]))
     verts = _simplify(verts)
     shape = (height, width)
     cov = polyline_coverage(shape, verts, 2.0)
@@ -440,8 +447,10 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 def write_curve_png(path: str, points: Sequence[tuple[float, float]], title: str,
-                    xlabel: str, ylabel: str, width: int = 640, height: int = 320) -> None:
+                    xlabel: str, ylabel: str, width: int = 640, height: int = 320,
+                    extend_to: float | None = None) -> None:
     """Render :func:`render_curve` and write it to ``path`` as PNG."""
-    data = encode_png(render_curve(points, title, xlabel, ylabel, width, height))
+    data = encode_png(render_curve(points, title, xlabel, ylabel, width, height,
+                                   extend_to=extend_to))
     with open(path, "wb") as f:
         f.write(data)

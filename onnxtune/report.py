@@ -24,26 +24,28 @@ def task_png(task_id: int) -> str:
     return f"report_task_{task_id}.png"
 
 
-def _charts(report: Any) -> list[tuple[str, Any, str, str, str, bool]]:
-    """(png file, points, title, xlabel, ylabel, is the model chart) for every chart."""
+def _charts(report: Any) -> list[tuple[str, Any, str, str, str, float, bool]]:
+    """(png file, points, title, xlabel, ylabel, trials, is the model chart) for every chart;
+    a curve holds the points where the best changed, the chart runs on to ``trials``."""
     out = [(MODEL_PNG, report.model_curve, "Whole model: estimated latency", "trials", "ms",
-            True)]
+            float(report.trials), True)]
     for i, t in enumerate(report.tasks):
         out.append((task_png(i), t.curve, f"{t.name} (weight {t.weight:g})", "trials",
-                    "best latency (us)", False))
+                    "best latency (us)", float(t.trials), False))
     return out
 
 
 def svg_curve(points: Sequence[tuple[float, float]], title: str, xlabel: str, ylabel: str,
-              width: int = 520, height: int = 220) -> str:
-    """A step chart of ``points`` (x ascending) as an SVG element."""
+              width: int = 520, height: int = 220, extend_to: float | None = None) -> str:
+    """A step chart of ``points`` (x ascending) as an SVG element; ``extend_to`` continues
+    the last value horizontally up to that x (the trials spent after the last point)."""
     pts = [(float(x), float(y)) for x, y in points if math.isfinite(y)]
     esc = html.escape
     if not pts:
         return (f'<svg width="{width}" height="{height}"><text x="10" y="20">{esc(title)}: '
                 f'no valid measurement yet</text></svg>')
     left, right, top, bottom = 64, 12, 26, 36
-    x0, x1 = 0.0, max(p[0] for p in pts) or 1.0
+    x0, x1 = 0.0, max(max(p[0] for p in pts), extend_to or 0.0) or 1.0
     ys = [p[1] for p in pts]
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-12:
@@ -105,11 +107,11 @@ def render_html(report: Any, png_links: bool = True) -> str:
                                                                           "accuracy",
                                                                           "trials"))]
     charts = []
-    for png, points, title, xlabel, ylabel, is_model in _charts(report):
+    for png, points, title, xlabel, ylabel, trials, is_model in _charts(report):
         if not is_model and not points:
             continue
-        svg = svg_curve(points, title, xlabel, ylabel) if is_model else \
-            svg_curve(points, title, xlabel, ylabel, width=360, height=180)
+        svg = svg_curve(points, title, xlabel, ylabel, extend_to=trials) if is_model else \
+            svg_curve(points, title, xlabel, ylabel, width=360, height=180, extend_to=trials)
         link = f"<a href='{esc(png)}'>PNG</a>" if png_links else ""
         charts.append(f"<figure>{svg}<figcaption>{link}</figcaption></figure>")
     return (
@@ -132,10 +134,10 @@ def write_pngs(report: Any, work_dir: str) -> list[str]:
     from .png_chart import write_curve_png
 
     written = []
-    for png, points, title, xlabel, ylabel, is_model in _charts(report):
+    for png, points, title, xlabel, ylabel, trials, is_model in _charts(report):
         path = os.path.join(work_dir, png)
         size = (640, 320) if is_model else (480, 260)
-        write_curve_png(path, points, title, xlabel, ylabel, *size)
+        write_curve_png(path, points, title, xlabel, ylabel, *size, extend_to=trials)
         written.append(path)
     for name in os.listdir(work_dir):
         m = _TASK_PNG.fullmatch(name)

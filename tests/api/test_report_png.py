@@ -184,6 +184,16 @@ def test_edge_cases_render(pts):
     assert _dark(img[:24]).any()
 
 
+def test_extend_to_continues_the_last_value():
+    short = _curve_mask(render_curve([(1, 3.7)], "t", "trials", "us", 480, 260))
+    long = _curve_mask(render_curve([(1, 3.7)], "t", "trials", "us", 480, 260, extend_to=8))
+    assert np.ptp(np.nonzero(short.any(axis=0))[0]) < 10  # a lone marker
+    cols = np.nonzero(long.any(axis=0))[0]
+    assert np.ptp(cols) > 300  # a line from trial 1 to trial 8
+    rows = np.nonzero(long[:, cols[-1] - 2])[0]
+    assert np.ptp(rows) <= 3  # horizontal, at the point's height
+
+
 def test_many_points_is_fast_enough():
     pts = [(i, 100.0 / (1 + i) ** 0.3) for i in range(1, 5001)]
     img = render_curve(pts, "long", "trials", "us", 480, 260)
