@@ -21,6 +21,10 @@ _ONNX_TYPES = {
     "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
     "int8": "tensor(int8)", "uint8": "tensor(uint8)", "int32": "tensor(int32)",
     "int64": "tensor(int64)", "bool": "tensor(bool)",
+    # the narrow dtypes, spelled as onnxruntime does
+    "float8_e4m3fn": "tensor(float8e4m3fn)", "float8_e4m3fnuz": "tensor(float8e4m3fnuz)",
+    "float8_e5m2": "tensor(float8e5m2)", "float8_e5m2fnuz": "tensor(float8e5m2fnuz)",
+    "float8_e8m0fnu": "tensor(float8e8m0)", "float4_e2m1fn": "tensor(float4e2m1)",
 }
 
 

@@ -214,6 +214,8 @@ def test_onnx_cast_chain_through_inference_session():
     sess = InferenceSession(compile_model(model))
     assert [(i.name, i.type) for i in sess.get_inputs()] == [("x", "tensor(float)"),
                                                               ("b", "tensor(bfloat16)")]
+    assert [o.type for o in sess.get_outputs()] == ["tensor(float8e4m3fn)", "tensor(bfloat16)",
+                                                    "tensor(int4)"]
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(shape) * 300).astype(np.float32)
     b = (rng.standard_normal(shape) * 10).astype(md.bfloat16)
@@ -250,3 +252,47 @@ def test_onnx_einsum_on_bfloat16():
     assert c.dtype == md.bfloat16
     ref = (a.astype(np.float32) @ b.astype(np.float32)).astype(md.bfloat16)
     np.testing.assert_array_equal(_bits(c), _bits(ref))
+
+
+def test_exported_narrow_model_runs_in_a_fresh_process(tmp_path):
+    """ml_dtypes is imported only when a narrow dtype is met (not by importing onnxtune);
+    an exported artifact with narrow inputs, outputs and constants loads and runs."""
+    import os
+    import subprocess
+    import sys
+
+    from onnxtune import compile_model
+
+    vi = helper.make_tensor_value_info
+    w = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4).astype(md.bfloat16)
+    g = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT8E5M2),
+         helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+         helper.make_node("Cast", ["w"], ["wf"], to=TensorProto.FLOAT),
+         helper.make_node("Add", ["xf", "wf"], ["z"])],
+        "g", [vi("x", TensorProto.BFLOAT16, (3, 4))],
+        [vi("y", TensorProto.FLOAT8E5M2, (3, 4)), vi("z", TensorProto.FLOAT, (3, 4))],
+        [onnx.numpy_helper.from_array(w, "w")])
+    path = str(tmp_path / "narrow.so")
+    compile_model(_model(g.node, g.input, g.output, g.initializer, opset=21)).export_library(path)
+    code = f"""
+import sys
+import numpy as np
+import onnxtune, onnxtune.compile.executable, onnxtune.session
+assert "ml_dtypes" not in sys.modules
+s = onnxtune.InferenceSession({path!r})
+import ml_dtypes as md
+x = np.arange(12, dtype=np.float32).reshape(3, 4).astype(md.bfloat16)
+y, z = s.run(None, {{"x": x}})
+assert y.dtype == md.float8_e5m2, y.dtype
+print(y.view(np.uint8).tolist(), z.tolist())
+"""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    want_y = x.astype(md.float8_e5m2).view(np.uint8).tolist()
+    want_z = (x + w.astype(np.float32)).tolist()
+    assert r.stdout.strip() == f"{want_y} {want_z}"
