@@ -275,7 +275,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     trial of a round, between 64 and 512 — the search is Python, so small budgets use a
     small population).
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
-    report.txt and, with ``report_html``, report.html).
+    report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
     from onnxtune.compile.target import Target
     from onnxtune.frontend import from_onnx
