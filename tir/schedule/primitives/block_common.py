@@ -11,7 +11,7 @@ from ...arith.iter_map import detect_iter_map
 from ...buffer import Buffer, BufferRegion
 from ...expr import BufferLoad, IntImm, IterType, PrimExpr, Range, Var
 from ...function import PrimFunc
-from ...functor import collect_vars, post_order_visit
+from ...functor import collect_vars, node_fields, post_order_visit
 from ...stmt import Block, BlockRealize, BufferStore, For, SeqStmt, Stmt
 from ..error import ScheduleError
 from ..tree import Located, free_vars, index, replace, stmt_children, substitute_region
@@ -19,8 +19,13 @@ from .queries import child_realizes, scope_of
 
 
 def with_fields(node: Any, **changes: Any) -> Any:
-    """A copy of an immutable IR node with some fields replaced."""
-    return dataclasses.replace(node, **changes)
+    """A copy of an immutable IR node with some fields replaced (``dataclasses.replace``,
+    faster: the nodes have no init-only fields and no post-init hooks)."""
+    cls = type(node)
+    names = node_fields(cls)
+    if not changes.keys() <= set(names):
+        return dataclasses.replace(node, **changes)  # raises the usual TypeError
+    return cls(*[changes[n] if n in changes else getattr(node, n) for n in names])
 
 
 # ----------------------------------------------------------------------------------------

@@ -216,6 +216,15 @@ class _Renamer(_BufferReplacer):
     def visit_FloatImm(self, n: FloatImm) -> FloatImm:
         return n
 
+    def visit_IterVar(self, n: IterVar) -> IterVar:
+        d = n.dom
+        if type(d.min) in _LEAVES and type(d.extent) in _LEAVES:
+            return n  # a constant or variable domain holds no buffer
+        return self.generic_visit(n)
+
+
+_LEAVES = (IntImm, Var)
+
 
 class _Rewriter(Mutator):
     def __init__(self, targets: set[int], bmap: dict[Buffer, Buffer], where: _Loc,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ...arith import Analyzer, relax_region
 from ...arith.iter_map import detect_iter_map
+from ...arith.linear import dtype_of, is_index_int
 from ...arith.utils import substitute_expr
 from ...buffer import Buffer, BufferRegion
 from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
@@ -302,7 +303,9 @@ def _affine_update(blk: Block, buf: Buffer, prov: list[_Interval], req: list[_In
         if v not in info or v not in hi_pt:
             continue
         a, b = an.simplify(lo_pt[v]), an.simplify(hi_pt[v])
-        dom = (an.simplify(op.min(a, b)), an.simplify(op.max(a, b)))
+        dom = _min_max(a, b, an)
+        if dom is None:
+            dom = (an.simplify(op.min(a, b)), an.simplify(op.max(a, b)))
         bound = (blo[v], bhi[v]) if v in blo and v in bhi else None
         info[v].union(dom, bound)
     return True
@@ -410,12 +413,64 @@ def _dimwise_update(buf: Buffer, prov: list[_Interval], req: list[_Interval],
                           (an.simplify(bound[0]), an.simplify(bound[1])))
 
 
+def _diff(a: PrimExpr, b: PrimExpr, an: Analyzer):
+    """``(va, vb, bound of va - vb)``: the simplified operands as the simplifier's min/max
+    rule sees them, and the constant bound of their difference it decides by (None: the
+    rule does not apply, or the dtypes differ)."""
+    if a.dtype != b.dtype:
+        return None
+    simp = an._simplifier()
+    va, vb = simp.visit(a), simp.visit(b)
+    dtype = dtype_of(va, simp.dtypes)
+    if not is_index_int(dtype):
+        return None
+    if va is vb:
+        return va, vb, (0, 0)
+    d = simp._diff_bound(va, vb, dtype)
+    return None if d is None else (va, vb, d)
+
+
+def _min_max(a: PrimExpr, b: PrimExpr, an: Analyzer) -> _Interval | None:
+    """``(simplify(min(a, b)), simplify(max(a, b)))`` when the bound of ``a - b`` decides
+    both (one bound instead of two, no nodes built); None otherwise."""
+    r = _diff(a, b, an)
+    if r is None:
+        return None
+    va, vb, (lo, hi) = r
+    if va is vb:
+        return va, va
+    if hi <= 0:  # the simplifier's order: ``hi <= 0`` is tried first
+        return va, vb
+    if lo >= 0:
+        return vb, va
+    return None
+
+
+def _inside(dom: _Interval, b: _Interval, an: Analyzer) -> bool:
+    """True when :func:`_simplify_dom`'s intersection of ``dom`` with ``b`` is ``dom``
+    itself, decided by the bounds the simplifier's max/min rules use (False: unknown)."""
+    r = _diff(dom[0], b[0], an)  # max(dom0, b0) is dom0
+    if r is None:
+        return False
+    va, vb, (lo, hi) = r
+    if va is not vb and not (hi > 0 and lo >= 0):
+        return False
+    r = _diff(dom[1], b[1], an)  # min(dom1, b1) is dom1
+    if r is None:
+        return False
+    va, vb, (lo, hi) = r
+    return va is vb or hi <= 0
+
+
 def _simplify_dom(d: _Dom, an: Analyzer) -> None:
     if d.dom is None:
         d.dom, d.bound = d.bound, None
         return
     d.dom = (an.simplify(d.dom[0]), an.simplify(d.dom[1]))
     b = (an.simplify(d.bound[0]), an.simplify(d.bound[1]))
+    if _inside(d.dom, b, an):
+        d.bound = None
+        return
     inter = _intersect(d.dom, b)
     inter = (an.simplify(inter[0]), an.simplify(inter[1]))
     if an.can_prove_equal(d.dom[0], inter[0]) and an.can_prove_equal(d.dom[1], inter[1]):
