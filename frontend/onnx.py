@@ -741,8 +741,9 @@ def Pad(ctx: Context, x: Expr, pads_in: Expr | None = None, value_in: Expr | Non
     width = [(0, 0)] * nd
     for i, a in enumerate(axes):
         width[a] = (int(pads[i]), int(pads[i + k]))
-    if any(b < 0 or e < 0 for b, e in width):
-        raise _Unsupported("negative pads")
+    shp = ctx.shape(x)
+    if any(s + b + e < 0 for s, (b, e) in zip(shp, width, strict=True)):
+        raise ValueError(f"pads {pads} crop the input {shp} below zero")
     return ctx.emit("nn.pad", x, pad_width=tuple(width), pad_value=float(value), mode=mode)
 
 

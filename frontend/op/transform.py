@@ -207,7 +207,8 @@ def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
         mode: str = "constant") -> te.Tensor:
     """Pad by ``pad_width[j] = (before, after)`` (negative crops): a constant, the edge
     value, the reflection (without repeating the edge), or the periodic wrap-around
-    (``mode="wrap"``, numpy's and ONNX's wrap)."""
+    (``mode="wrap"``, numpy's and ONNX's wrap). A dim cropped on one side and padded on the
+    other is cropped first, then padded from what is left (as onnxruntime does)."""
     shp = shape_of(x)
     pw = [(int(a), int(b)) for a, b in pad_width]
     if len(pw) != len(shp):
@@ -217,20 +218,20 @@ def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
     out = tuple(s + a + b for s, (a, b) in zip(shp, pw, strict=True))
     if any(o < 0 for o in out):
         raise ValueError(f"nn.pad: pad_width {pw} crops {shp} below zero")
-    if mode == "reflect":
-        for s, (a, b) in zip(shp, pw, strict=True):
-            if max(a, b) > 0 and max(a, b) >= s:
-                raise ValueError(f"nn.pad: reflect padding {pw} needs pads smaller than {shp}")
-    if mode in ("edge", "wrap"):
-        for s, (a, b) in zip(shp, pw, strict=True):
-            if max(a, b) > 0 and s + min(a, 0) + min(b, 0) <= 0:
-                raise ValueError(f"nn.pad: {mode} padding {pw} of an empty dim of {shp}")
+    # per dim: the part kept after the crops, [lo, lo + m)
+    kept = [(max(0, -a), s - max(0, -a) - max(0, -b)) for s, (a, b) in zip(shp, pw, strict=True)]
+    for (a, b), (_, m) in zip(pw, kept, strict=True):
+        if mode == "reflect" and max(a, b) > 0 and max(a, b) >= m:
+            raise ValueError(f"nn.pad: reflect padding {pw} needs pads smaller than the "
+                             f"(cropped) dims of {shp}")
+        if mode in ("edge", "wrap") and max(a, b) > 0 and m <= 0:
+            raise ValueError(f"nn.pad: {mode} padding {pw} of an empty dim of {shp}")
     value = scalar(pad_value, x.dtype)
 
     def f(*i: PrimExpr) -> PrimExpr:
         conds, src = [], []
         for j, ((a, b), n) in enumerate(zip(pw, shp, strict=True)):
-            v = i[j] - a if a else i[j]
+            v = i[j] - a if a else i[j]  # index into x
             if a <= 0 and b <= 0:
                 src.append(v)
                 continue
@@ -240,16 +241,17 @@ def pad(x: te.Tensor, pad_width: Sequence[Sequence[int]], pad_value: Any = 0.0,
                 if b > 0:
                     conds.append(v < n)
                 src.append(v)
-            elif mode == "edge":
-                src.append(te.min(te.max(v, 0), n - 1))
-            elif mode == "wrap":  # crop first (a negative side), then wrap what is left
-                lo, m = max(0, -a), n - max(0, -a) - max(0, -b)
-                w = i[j] - a if a > 0 else i[j]
+                continue
+            lo, m = kept[j]
+            w = i[j] - a if a > 0 else i[j]  # index into the kept part
+            if mode == "edge":
+                w = te.min(te.max(w, 0), m - 1)
+            elif mode == "wrap":
                 w = te.floormod(w, m) if m > 1 else const(0, i[j].dtype)
-                src.append(w + lo if lo else w)
             else:
-                v = tir_op.select(v < 0, 0 - v, v)
-                src.append(tir_op.select(v >= n, 2 * (n - 1) - v, v))
+                w = tir_op.select(w < 0, 0 - w, w)
+                w = tir_op.select(w >= m, 2 * (m - 1) - w, w)
+            src.append(w + lo if lo else w)
         if conds:
             return te.if_then_else(te.all(*conds), x[tuple(src)], value)
         return x[tuple(src)]

@@ -110,6 +110,15 @@ def test_pad_wrap():
            {"x": x})
 
 
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_pad_negative(mode):
+    # negative pads crop (onnx.reference's np.pad rejects them: onnxruntime is the reference)
+    x = _rand(2, 5, 6)
+    pads = np.array([0, -1, 2, 1, 2, -2], np.int64)
+    m = _node_model("Pad", {"x": x}, {"p": pads}, mode=mode, out_type=TensorProto.FLOAT)
+    _check(m, {"x": x}, ref="ort")
+
+
 def test_not_opset1():
     x = RNG.random((2, 3, 4)) > 0.5
     _check(_node_model("Not", {"x": x}, opset=1), {"x": x})

@@ -107,6 +107,17 @@ def test_pad_wrap():
     check(got, np.pad(x[:, :, 2:], ((0, 0), (0, 0), (0, 3)), mode="wrap"))
 
 
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "wrap"])
+def test_pad_crop_one_side_pad_the_other(mode):
+    # onnxruntime crops first, then pads from what is left
+    x = rand(5, 6)
+    for pads in ([-1, 2, 1, -1], [2, -3, -1, 2], [0, -2, 0, 3]):
+        (want,) = ort_run("Pad", [x, np.array(pads, np.int64)], opset=19, mode=mode)
+        got = run_op("nn.pad", x, pad_width=((pads[0], pads[2]), (pads[1], pads[3])),
+                     mode=mode)
+        check(got, want)
+
+
 def test_pad_negative_crops_and_int():
     x = rand(4, 6)
     pads = np.array([1, -2, -1, 2], np.int64)
