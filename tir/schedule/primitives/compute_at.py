@@ -521,17 +521,22 @@ def _make_loop_nest(realize: BlockRealize, doms: list[_Dom], preserve: bool,
     loop_vars: list[tuple[Var, PrimExpr]] = []
     values: list[PrimExpr] = []
     conds: list[PrimExpr] = []
-    for iv, d in zip(blk.iter_vars, doms, strict=True):
-        lo, hi = d.dom
-        ext = an.simplify(hi - lo + 1)
-        if preserve or not (isinstance(ext, IntImm) and ext.value == 1):
+    # extents and unit values first: the new loop variables do not occur in them, and
+    # every bind below starts a new simplifier (its memo lost)
+    exts = [an.simplify(d.dom[1] - d.dom[0] + 1) for d in doms]
+    units = [None if preserve or not (isinstance(ext, IntImm) and ext.value == 1)
+             else an.simplify(d.dom[0]) for d, ext in zip(doms, exts, strict=True)]
+    for iv, d, ext, unit in zip(blk.iter_vars, doms, exts, units, strict=True):
+        lo = d.dom[0]
+        if unit is None:
             v = Var(f"ax{len(loop_vars)}", iv.var.dtype)
             loop_vars.append((v, ext))
             value = v if isinstance(lo, IntImm) and lo.value == 0 else lo + v
             an.bind(v, Range(IntImm(0, v.dtype), ext))
         else:
-            value = an.simplify(lo)
+            value = unit
         values.append(value)
+    for d, value in zip(doms, values, strict=True):
         if d.bound is not None:
             blo, bhi = d.bound
             if not an.can_prove(value >= blo):

@@ -49,6 +49,9 @@ class BindingRewriter:
         self.bounds = bounds
         self.predicate = predicate
         self.preserve_unit = preserve_unit_iters
+        #: the simplifier shared by the bindings of one realize (same loop bounds)
+        self._simp: Simplifier | None = None
+        self._shared = False
 
     def bind_loop(self, var: Var, mn: PrimExpr, ext: PrimExpr) -> None:
         if type(mn) is IntImm and type(ext) is IntImm:
@@ -66,7 +69,12 @@ class BindingRewriter:
         ne = _subst(e, self.vmap)
         if ne is e:
             return e
-        return keep_identity(e, Simplifier(self.bounds, {}).visit(ne))
+        simp = self._simp
+        if simp is None:
+            simp = Simplifier(self.bounds, {})
+            if self._shared:
+                self._simp = simp
+        return keep_identity(e, simp.visit(ne))
 
     def stmt(self, s: Stmt, top: bool = True) -> Stmt:
         t = type(s)
@@ -103,8 +111,10 @@ class BindingRewriter:
         return substitute(s, self.vmap)
 
     def realize(self, r: BlockRealize, top: bool) -> BlockRealize:
+        self._shared = True  # one simplifier for the bindings: the bounds stay put
         values = tuple(self.expr(v) for v in r.iter_values)
         pred = self.expr(r.predicate)
+        self._shared, self._simp = False, None
         if top and self.predicate is not None:
             pred = self.predicate if _is_true(pred) else And(pred, self.predicate)
         block = r.block
