@@ -48,9 +48,10 @@ from ..stmt import (
 from .error import ScheduleError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: a frozen __init__ is slower
 class Located:
-    """A statement and its ancestors, outermost first (``ancestors[0]`` is ``func.body``)."""
+    """A statement and its ancestors, outermost first (``ancestors[0]`` is ``func.body``).
+    Treat it as immutable (the index shares it)."""
 
     stmt: Stmt
     ancestors: tuple[Stmt, ...]
@@ -71,19 +72,6 @@ class Located:
             if isinstance(a, Block):
                 return a
         return None
-
-
-_new_located = object.__new__
-_set_stmt = Located.stmt.__set__  # the slots, set directly: the frozen __init__ is slower
-_set_ancestors = Located.ancestors.__set__
-
-
-def _located(stmt: Stmt, ancestors: tuple[Stmt, ...]) -> Located:
-    """``Located(stmt, ancestors)``, built faster (the index makes one per loop/block)."""
-    loc = _new_located(Located)
-    _set_stmt(loc, stmt)
-    _set_ancestors(loc, ancestors)
-    return loc
 
 
 def stmt_children(s: Stmt) -> tuple[Stmt, ...]:
@@ -143,12 +131,12 @@ class FuncIndex:
             s, anc = pop()
             t = type(s)
             if t is For:
-                loops[s.loop_var] = _located(s, anc)
+                loops[s.loop_var] = Located(s, anc)
                 push((s.body, anc + (s,)))
             elif t is BlockRealize:
                 name = s.block.name_hint
                 if name not in blocks:  # duplicates are the verifier's business
-                    blocks[name] = _located(s, anc)
+                    blocks[name] = Located(s, anc)
                     order.append(name)
                 push((s.block, anc + (s,)))
             elif t is SeqStmt:
