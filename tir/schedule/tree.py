@@ -177,11 +177,25 @@ class FuncIndex:
 
 
 _INDEX_CACHE: dict[int, FuncIndex] = {}
-_INDEX_CACHE_SIZE = 256
+_INDEX_CACHE_SIZE = 32  # a replay uses each function right after making it; more only
+# keeps garbage alive (survivors make the young-generation collections several times dearer)
+
+
+#: the most recently asked function and its index, as one tuple (replaced atomically)
+_LAST: list[tuple] = [(None, None)]
 
 
 def index(func: PrimFunc) -> FuncIndex:
     """The (cached) :class:`FuncIndex` of ``func``."""
+    last = _LAST[0]
+    if last[0] is func:
+        return last[1]
+    ix = _index(func)
+    _LAST[0] = (func, ix)
+    return ix
+
+
+def _index(func: PrimFunc) -> FuncIndex:
     ix = _INDEX_CACHE.get(id(func))
     if ix is not None and ix.func is func:
         _INDEX_CACHE[id(func)] = _INDEX_CACHE.pop(id(func))  # most recently used last

@@ -23,7 +23,7 @@ def get_loops(func: PrimFunc, block: str) -> list[Var]:
 
 
 _CHILDREN: dict[int, tuple[Stmt, tuple[BlockRealize, ...]]] = {}
-_CHILDREN_SIZE = 256
+_CHILDREN_SIZE = 32
 
 
 def child_realizes(stmt: Stmt) -> list[BlockRealize]:
