@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..buffer import BufferRegion
-from ..expr import IntImm, Max, Min, Range, Var
+from ..expr import Add, IntImm, Max, Min, PrimExpr, Range, Sub, Var, _binary
 from .analyzer import Analyzer
 from .int_set import IntervalSet, IntSetEval, dom_bounds
+from .linear import dtype_of, is_index_int
+from .simplify import Simplifier
 from .utils import expr_text
 
 RegionLike = Sequence[Range] | BufferRegion
@@ -54,7 +56,7 @@ def relax_region(
         if type(ext) is IntImm and ext.value == 1:
             hi = lo_set.max
         else:
-            hi = ev.interval(r.min + ext - 1).max
+            hi = ev.interval(_plus(_arith(Add, r.min, ext, simp), -1, simp)).max
         lo = lo_set.min
         if lo is None or hi is None:
             names = ", ".join(v.name for v in dom_map)
@@ -62,8 +64,24 @@ def relax_region(
                 f"relax_region: {_describe(region, d)} has no finite bound when "
                 f"{names} range over their domains"
             )
-        out.append(Range(lo, simp.visit(hi - lo + 1)))
+        out.append(Range(lo, simp.visit(_plus(_arith(Sub, hi, lo, simp), 1, simp))))
     return _like(region, tuple(out))
+
+
+def _arith(cls: type, a: PrimExpr, b: PrimExpr, simp: Simplifier) -> PrimExpr:
+    """``cls(a, b)`` as the operators build it: directly when the dtypes agree (looked up
+    in the simplifier's memo: ``BinaryOp.dtype`` walks the whole left operand chain)."""
+    if dtype_of(a, simp.dtypes) == dtype_of(b, simp.dtypes):
+        return cls(a, b)
+    return _binary(cls, a, b)
+
+
+def _plus(a: PrimExpr, c: int, simp: Simplifier) -> PrimExpr:
+    """``a + c`` (``a - (-c)`` for a negative ``c``) as the operators build it."""
+    dtype = dtype_of(a, simp.dtypes)
+    if not is_index_int(dtype):
+        return a + c if c >= 0 else a - (-c)
+    return Add(a, IntImm(c, dtype)) if c >= 0 else Sub(a, IntImm(-c, dtype))
 
 
 def region_union(r1: RegionLike, r2: RegionLike, analyzer: Analyzer | None = None) -> RegionLike:

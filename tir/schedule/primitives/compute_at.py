@@ -10,7 +10,19 @@ from ...arith.iter_map import detect_iter_map
 from ...arith.linear import dtype_of, is_index_int
 from ...arith.utils import substitute_expr
 from ...buffer import Buffer, BufferRegion
-from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
+from ...expr import (
+    Add,
+    FloorDiv,
+    FloorMod,
+    IntImm,
+    IterType,
+    Mul,
+    PrimExpr,
+    Range,
+    Sub,
+    Var,
+    _binary,
+)
 from ...function import PrimFunc
 from ...functor import collect_vars
 from ...stmt import Block, BlockRealize, For, ForKind, SeqStmt, Stmt, true
@@ -248,20 +260,42 @@ def _block_var_domains(blk: Block, provided: Sequence[BufferRegion],
         reqs = required.get(buf) or []
         if not reqs:
             continue
-        req = [_interval_hull([(r.region[d].min, r.region[d].min + r.region[d].extent - 1)
-                               for r in reqs], an) for d in range(len(buf.shape))]
-        prov = [_interval_hull([(p.region[d].min, p.region[d].min + p.region[d].extent - 1)
-                                for p in provs], an) for d in range(len(buf.shape))]
+        req = [_interval_hull([(r.region[d].min, _last(r.region[d], an)) for r in reqs], an)
+               for d in range(len(buf.shape))]
+        prov = [_interval_hull([(p.region[d].min, _last(p.region[d], an)) for p in provs], an)
+                for d in range(len(buf.shape))]
         if not _affine_update(blk, buf, prov, req, info, an):
             _dimwise_update(buf, prov, req, info, an)
     out = []
     for iv in blk.iter_vars:
         d = info[iv.var]
-        full = (iv.dom.min, iv.dom.min + iv.dom.extent - 1)
+        full = (iv.dom.min, _last(iv.dom, an))
         d.bound = full if d.bound is None else _intersect(d.bound, full)
         _simplify_dom(d, an)
         out.append(d)
     return out
+
+
+def _arith(cls: type, a: PrimExpr, b: PrimExpr, an: Analyzer) -> PrimExpr:
+    """``cls(a, b)`` as the operators build it: directly when the dtypes agree (looked up
+    in the simplifier's memo: ``BinaryOp.dtype`` walks the whole left operand chain)."""
+    memo = an._simplifier().dtypes
+    if dtype_of(a, memo) == dtype_of(b, memo):
+        return cls(a, b)
+    return _binary(cls, a, b)
+
+
+def _add_int(a: PrimExpr, c: int, an: Analyzer) -> PrimExpr:
+    """``a + c`` (``a - (-c)`` for a negative ``c``) as the operators build it."""
+    dtype = dtype_of(a, an._simplifier().dtypes)
+    if not is_index_int(dtype):
+        return a + c if c >= 0 else a - (-c)
+    return Add(a, IntImm(c, dtype)) if c >= 0 else Sub(a, IntImm(-c, dtype))
+
+
+def _last(r: Range, an: Analyzer) -> PrimExpr:
+    """``r.min + r.extent - 1``, the last index of a range."""
+    return _add_int(_arith(Add, r.min, r.extent, an), -1, an)
 
 
 def _interval_hull(items: list[_Interval], an: Analyzer) -> _Interval:
@@ -284,7 +318,7 @@ def _affine_update(blk: Block, buf: Buffer, prov: list[_Interval], req: list[_In
         return False
     doms = {iv.var: iv.dom for iv in blk.iter_vars}
     inv_an = Analyzer()  # no bindings (as inverse_affine's own), shared by the four calls
-    top = [an.simplify(s - 1) for s in buf.shape]
+    top = [an.simplify(_add_int(s, -1, an)) for s in buf.shape]
     fast = _identity_inverse(prov, req, buf, doms, top, inv_an)
     if fast is not None:
         lo_pt, hi_pt, blo, bhi = fast
@@ -417,12 +451,10 @@ def _diff(a: PrimExpr, b: PrimExpr, an: Analyzer):
     """``(va, vb, bound of va - vb)``: the simplified operands as the simplifier's min/max
     rule sees them, and the constant bound of their difference it decides by (None: the
     rule does not apply, or the dtypes differ)."""
-    if a.dtype != b.dtype:
-        return None
     simp = an._simplifier()
-    va, vb = simp.visit(a), simp.visit(b)
+    va, vb = simp.visit(a), simp.visit(b)  # (simplifying keeps the dtype)
     dtype = dtype_of(va, simp.dtypes)
-    if not is_index_int(dtype):
+    if dtype != dtype_of(vb, simp.dtypes) or not is_index_int(dtype):
         return None
     if va is vb:
         return va, vb, (0, 0)
@@ -523,7 +555,7 @@ def _make_loop_nest(realize: BlockRealize, doms: list[_Dom], preserve: bool,
     conds: list[PrimExpr] = []
     # extents and unit values first: the new loop variables do not occur in them, and
     # every bind below starts a new simplifier (its memo lost)
-    exts = [an.simplify(d.dom[1] - d.dom[0] + 1) for d in doms]
+    exts = [an.simplify(_add_int(_arith(Sub, d.dom[1], d.dom[0], an), 1, an)) for d in doms]
     units = [None if preserve or not (isinstance(ext, IntImm) and ext.value == 1)
              else an.simplify(d.dom[0]) for d, ext in zip(doms, exts, strict=True)]
     for iv, d, ext, unit in zip(blk.iter_vars, doms, exts, units, strict=True):
@@ -531,7 +563,7 @@ def _make_loop_nest(realize: BlockRealize, doms: list[_Dom], preserve: bool,
         if unit is None:
             v = Var(f"ax{len(loop_vars)}", iv.var.dtype)
             loop_vars.append((v, ext))
-            value = v if isinstance(lo, IntImm) and lo.value == 0 else lo + v
+            value = v if isinstance(lo, IntImm) and lo.value == 0 else _arith(Add, lo, v, an)
             an.bind(v, Range(IntImm(0, v.dtype), ext))
         else:
             value = unit
