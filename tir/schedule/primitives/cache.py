@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ...arith import Analyzer, relax_region
 from ...buffer import Buffer, BufferRegion
-from ...expr import FloatImm, IntImm, IterType, IterVar, Range, Var
+from ...expr import BinaryOp, FloatImm, IntImm, IterType, IterVar, Range, Var
 from ...function import PrimFunc
 from ...functor import Mutator, _BufferReplacer
 from ...stmt import Block, BlockRealize, BufferStore, For, ForKind, SeqStmt, Stmt, seq, true
@@ -220,6 +220,16 @@ class _Renamer(_BufferReplacer):
         d = n.dom
         if type(d.min) in _LEAVES and type(d.extent) in _LEAVES:
             return n  # a constant or variable domain holds no buffer
+        return self.generic_visit(n)
+
+    def visit_Range(self, n: Range) -> Range:
+        if type(n.min) in _LEAVES and type(n.extent) in _LEAVES:
+            return n
+        return self.generic_visit(n)
+
+    def visit_BinaryOp(self, n: BinaryOp) -> BinaryOp:
+        if type(n.a) in _LEAVES and type(n.b) in _LEAVES:
+            return n  # ``vy + vry``: index arithmetic of leaves holds no buffer
         return self.generic_visit(n)
 
 
