@@ -53,6 +53,7 @@ from .bound import BoundEval
 from .divmod import DivModRules
 from .fold import cast_value, fold_call, fold_cmp, fold_float, fold_int, int_info
 from .linear import (
+    _HALF,
     EMPTY,
     Sum,
     const_int,
@@ -218,7 +219,10 @@ class Simplifier(DivModRules):
         """The canonical expression of a sum: positive terms first, the constant last."""
         s = self.merge_fuse(s)
         terms = s.terms
-        base = signed_coef(s.base, dtype)
+        half = _HALF.get(dtype)
+        base = s.base
+        if half is None or not -half <= base < half:
+            base = signed_coef(base, dtype)
         if not terms:
             return self.const(base, dtype)
         if base == 0 and len(terms) == 1:
@@ -230,7 +234,8 @@ class Simplifier(DivModRules):
         acc = None
         neg = []
         for t, k in terms.items():
-            k = signed_coef(k, dtype)
+            if half is None or not -half <= k < half:
+                k = signed_coef(k, dtype)
             if k == 0:
                 continue
             if k < 0:
@@ -272,7 +277,7 @@ class Simplifier(DivModRules):
 
     def _v_arith(self, e: PrimExpr) -> PrimExpr:
         dtype = dtype_of(e, self.dtypes)
-        if is_index_int(dtype):
+        if dtype[0] in "iu" and dtype != "bool":  # is_index_int, inline
             return self.emit(self.lin(e), dtype)
         a, b = self.visit(e.a), self.visit(e.b)
         cls = type(e)
