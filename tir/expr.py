@@ -7,6 +7,7 @@ nodes can be dict keys; use :func:`onnxtune.tir.structural_equal` to compare str
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -552,3 +553,48 @@ def _binary(cls: type, a: Any, b: Any) -> PrimExpr:
             f"or convert it with the frontend 'cast' op)"
         )
     return cls(a, b)
+
+
+def fast_init(*classes: type) -> None:
+    """Give frozen slots dataclasses an ``__init__`` that sets each slot through its
+    descriptor. The generated one calls ``object.__setattr__`` by name, about twice as
+    slow, and schedule primitives rebuild every loop and block above what they change.
+    Same parameters, defaults and default factories; the instances stay frozen."""
+    for cls in classes:
+        fs = dataclasses.fields(cls)
+        if any(not f.init or f.kw_only for f in fs) or hasattr(cls, "__post_init__"):
+            continue  # keep the generated one
+        env: dict[str, Any] = {"_NONE": _NO_ARG}
+        params: list[str] = []
+        body: list[str] = []
+        for k, f in enumerate(fs):
+            env[f"_set{k}"] = getattr(cls, f.name).__set__
+            if f.default is not dataclasses.MISSING:
+                env[f"_d{k}"] = f.default
+                params.append(f"{f.name}=_d{k}")
+            elif f.default_factory is not dataclasses.MISSING:
+                env[f"_f{k}"] = f.default_factory
+                params.append(f"{f.name}=_NONE")
+                body.append(f"    if {f.name} is _NONE:\n        {f.name} = _f{k}()")
+            else:
+                params.append(f.name)
+            body.append(f"    _set{k}(self, {f.name})")
+        src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+        exec(src, env)  # noqa: S102 - a constructor generated from the dataclass fields
+        init = env["__init__"]
+        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        init.__doc__ = cls.__init__.__doc__
+        cls.__init__ = init
+
+
+class _NoArg:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_NO_ARG = _NoArg()
+
+fast_init(Var, IntImm, FloatImm, StringImm, BinaryOp, CmpOp, And, Or, Not, Cast, Select,
+          BufferLoad, Call, Ramp, Broadcast, Let, Range, IterVar, Reduce)
