@@ -13,7 +13,7 @@ from ..buffer import BufferRegion
 from ..expr import Add, IntImm, Max, Min, PrimExpr, Range, Sub, Var, _binary
 from .analyzer import Analyzer
 from .int_set import IntervalSet, IntSetEval, dom_bounds
-from .linear import dtype_of, is_index_int
+from .linear import const_int, dtype_of, is_index_int
 from .simplify import Simplifier
 from .utils import expr_text
 
@@ -81,7 +81,7 @@ def _plus(a: PrimExpr, c: int, simp: Simplifier) -> PrimExpr:
     dtype = dtype_of(a, simp.dtypes)
     if not is_index_int(dtype):
         return a + c if c >= 0 else a - (-c)
-    return Add(a, IntImm(c, dtype)) if c >= 0 else Sub(a, IntImm(-c, dtype))
+    return Add(a, const_int(c, dtype)) if c >= 0 else Sub(a, const_int(-c, dtype))
 
 
 def region_union(r1: RegionLike, r2: RegionLike, analyzer: Analyzer | None = None) -> RegionLike:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ...arith import Analyzer, relax_region
 from ...arith.iter_map import detect_iter_map
-from ...arith.linear import dtype_of, is_index_int
+from ...arith.linear import const_int, dtype_of, is_index_int
 from ...arith.utils import substitute_expr
 from ...buffer import Buffer, BufferRegion
 from ...expr import (
@@ -290,7 +290,7 @@ def _add_int(a: PrimExpr, c: int, an: Analyzer) -> PrimExpr:
     dtype = dtype_of(a, an._simplifier().dtypes)
     if not is_index_int(dtype):
         return a + c if c >= 0 else a - (-c)
-    return Add(a, IntImm(c, dtype)) if c >= 0 else Sub(a, IntImm(-c, dtype))
+    return Add(a, const_int(c, dtype)) if c >= 0 else Sub(a, const_int(-c, dtype))
 
 
 def _last(r: Range, an: Analyzer) -> PrimExpr:
@@ -392,7 +392,7 @@ def _identity_inverse(prov: list[_Interval], req: list[_Interval], buf: Buffer,
             continue
         lo_pt[v] = inv_an.simplify(substitute_expr(req[d][0], unit))
         hi_pt[v] = inv_an.simplify(substitute_expr(req[d][1], unit))
-        blo[v] = IntImm(0, v.dtype)
+        blo[v] = const_int(0, v.dtype)
         bhi[v] = inv_an.simplify(substitute_expr(top[d], unit))
     for v, m in unit.items():
         for out in (lo_pt, hi_pt, blo, bhi):
@@ -564,7 +564,7 @@ def _make_loop_nest(realize: BlockRealize, doms: list[_Dom], preserve: bool,
             v = Var(f"ax{len(loop_vars)}", iv.var.dtype)
             loop_vars.append((v, ext))
             value = v if isinstance(lo, IntImm) and lo.value == 0 else _arith(Add, lo, v, an)
-            an.bind(v, Range(IntImm(0, v.dtype), ext))
+            an.bind(v, Range(const_int(0, v.dtype), ext))
         else:
             value = unit
         values.append(value)
@@ -582,7 +582,7 @@ def _make_loop_nest(realize: BlockRealize, doms: list[_Dom], preserve: bool,
     pred = true() if pred is None else an.simplify(pred)
     stmt: Stmt = BlockRealize(tuple(values), pred, blk)
     for v, ext in reversed(loop_vars):
-        stmt = For(v, IntImm(0, v.dtype), ext, ForKind.SERIAL, stmt)
+        stmt = For(v, const_int(0, v.dtype), ext, ForKind.SERIAL, stmt)
     return stmt
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from ...arith.linear import keep_identity
+from ...arith.linear import const_int, keep_identity
 from ...arith.simplify import Simplifier
 from ...expr import LT, And, BinaryOp, CmpOp, IntImm, Or, PrimExpr, Var
 from ...function import PrimFunc
@@ -244,7 +244,7 @@ def split(
     new_vars = [Var(f"{name}_{k}", dtype) for k in range(len(factors))]
     # fused = v0 * (s1*s2*...) + v1 * (s2*...) + ... + v_{n-1}
     strides: list[PrimExpr] = []
-    stride: PrimExpr = IntImm(1, dtype)
+    stride: PrimExpr = const_int(1, dtype)
     for s in reversed(sizes):
         strides.append(stride)
         stride = _mul(stride, s)
@@ -256,7 +256,7 @@ def split(
         term = v if type(st) is IntImm and st.value == 1 else v * st
         value = term if value is None else value + term
     if value is None:
-        value = IntImm(0, dtype)
+        value = const_int(0, dtype)
     need_pred = False
     if not disable_predication:
         if const_ext is not None and type(stride) is IntImm:
@@ -266,10 +266,10 @@ def split(
     rw = BindingRewriter({f.loop_var: value}, outer_bounds(loc, preserve_unit_iters),
                          LT(value, ext) if need_pred else None, preserve_unit_iters)
     for v, s in zip(new_vars, sizes, strict=True):
-        rw.bind_loop(v, IntImm(0, dtype), s)
+        rw.bind_loop(v, const_int(0, dtype), s)
     body = rw.stmt(f.body)
     for v, s in zip(reversed(new_vars), reversed(sizes), strict=True):
-        body = For(v, IntImm(0, dtype), s, ForKind.SERIAL, body)
+        body = For(v, const_int(0, dtype), s, ForKind.SERIAL, body)
     return replace(func, loc, body), new_vars
 
 
@@ -324,23 +324,23 @@ def fuse(
     dtype = fors[0].loop_var.dtype
     fused = Var("_".join(f.loop_var.name for f in fors) + "_fused", dtype)
     vmap: dict[Var, PrimExpr] = {}
-    lower: PrimExpr = IntImm(1, dtype)
+    lower: PrimExpr = const_int(1, dtype)
     for i in range(len(fors) - 1, -1, -1):
         f = fors[i]
         if type(f.extent) is IntImm and f.extent.value == 1:
-            vmap[f.loop_var] = IntImm(0, dtype)
+            vmap[f.loop_var] = const_int(0, dtype)
             continue
         q = fused if type(lower) is IntImm and lower.value == 1 else floordiv(fused, lower)
         vmap[f.loop_var] = q if i == 0 else floormod(q, f.extent)
         lower = _mul(lower, f.extent)
-    total: PrimExpr = IntImm(1, dtype)
+    total: PrimExpr = const_int(1, dtype)
     for f in fors:
         total = _mul(total, f.extent)
     rw = BindingRewriter(vmap, outer_bounds(locs[0], preserve_unit_iters), None,
                          preserve_unit_iters)
-    rw.bind_loop(fused, IntImm(0, dtype), total)
+    rw.bind_loop(fused, const_int(0, dtype), total)
     body = rw.stmt(fors[-1].body)
-    new = For(fused, IntImm(0, dtype), total, ForKind.SERIAL, body)
+    new = For(fused, const_int(0, dtype), total, ForKind.SERIAL, body)
     return replace(func, locs[0], new), fused
 
 
