@@ -169,11 +169,15 @@ class FuncIndex:
         """The For whose loop variable is ``loop_var`` (ScheduleError if absent)."""
         loc = self.loops.get(loop_var)
         if loc is None:
-            raise ScheduleError(
-                f"{primitive}: loop {loop_var.name} is not in the function (a later "
-                "primitive such as split, fuse or compute_at removed it)"
-            )
+            raise _no_loop(loop_var, primitive)
         return loc
+
+
+def _no_loop(loop_var: Var, primitive: str) -> ScheduleError:
+    return ScheduleError(
+        f"{primitive}: loop {loop_var.name} is not in the function (a later primitive such "
+        "as split, fuse or compute_at removed it)"
+    )
 
 
 _INDEX_CACHE: dict[int, FuncIndex] = {}
@@ -205,6 +209,32 @@ def _index(func: PrimFunc) -> FuncIndex:
         del _INDEX_CACHE[next(iter(_INDEX_CACHE))]
     _INDEX_CACHE[id(func)] = ix  # holds ``func``, so its id cannot be reused meanwhile
     return ix
+
+
+def search_loop(func: PrimFunc, loop_var: Var, primitive: str = "get_loops") -> Located:
+    """:func:`find_loop` by a walk that stops at the loop, without indexing ``func`` (for
+    an intermediate function a primitive asks about once)."""
+    last = _LAST[0]
+    if last[0] is func:
+        return last[1].loop(loop_var, primitive)
+    stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
+    pop, push = stack.pop, stack.append
+    while stack:
+        s, anc = pop()
+        t = type(s)
+        if t is For:
+            if s.loop_var is loop_var:
+                return Located(s, anc)
+            push((s.body, anc + (s,)))
+        elif t is BlockRealize:
+            push((s.block, anc + (s,)))
+        else:
+            kids = stmt_children(s)
+            if kids:
+                anc2 = anc + (s,)
+                for k in reversed(kids):
+                    push((k, anc2))
+    raise _no_loop(loop_var, primitive)
 
 
 def find_block(func: PrimFunc, name: str, primitive: str = "get_block") -> Located:

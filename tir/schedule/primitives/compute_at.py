@@ -28,7 +28,15 @@ from ...functor import collect_vars
 from ...stmt import Block, BlockRealize, For, ForKind, SeqStmt, Stmt, true
 from ..error import ScheduleError
 from ..index_map import detect_bijective, inverse_affine
-from ..tree import Located, free_vars, index, replace, stmt_children, substitute_region
+from ..tree import (
+    Located,
+    free_vars,
+    index,
+    replace,
+    search_loop,
+    stmt_children,
+    substitute_region,
+)
 from .block_common import (
     check_complete_or_reduction,
     is_output_block,
@@ -115,7 +123,7 @@ def _move(func: PrimFunc, block: str, loop: Var, preserve: bool, index_: int,
     for f in outer:
         an.bind(f.loop_var, Range(f.min, f.extent))
     new_func = remove_leaf(func, bloc, prim)
-    lloc = index(new_func).loop(loop, prim)
+    lloc = search_loop(new_func, loop, prim)  # new_func is a step: not worth indexing
     body = lloc.stmt.body
     subtrees = list(body.seq) if isinstance(body, SeqStmt) else [body]
     split = _find_split(subtrees, set(producers), set(consumers))
