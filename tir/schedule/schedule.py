@@ -181,7 +181,7 @@ class Schedule(BlockPrimitives):
                 f"{prim}: the LoopRV is the special {var!r} location from "
                 "sample_compute_location, not a loop"
             )
-        if var not in index(self._func).loops:
+        if not index(self._func).has_loop(var):
             raise ScheduleError(
                 f"{prim}: loop {var.name} no longer exists (a later primitive such as split, "
                 "fuse or compute_at replaced it); the LoopRV is stale"

@@ -114,24 +114,26 @@ class FuncIndex:
     caches it for the most recently used functions.
     """
 
-    __slots__ = ("blocks", "func", "loops", "order")
+    __slots__ = ("_located_loops", "_loops", "blocks", "func", "order")
 
     def __init__(self, func: PrimFunc):
         self.func = func
         #: block name -> its BlockRealize, located (pre-order: the root block first)
         self.blocks: dict[str, Located] = {}
-        #: loop variable -> its For, located
-        self.loops: dict[Var, Located] = {}
+        #: loop variable -> (its For, the ancestors): Located on demand (a primitive asks
+        #: about a few of the loops, and there are many)
+        self._loops: dict[Var, tuple[For, tuple[Stmt, ...]]] = {}
+        self._located_loops: dict[Var, Located] | None = None
         #: block names in pre-order
         self.order: list[str] = []
-        loops, blocks, order = self.loops, self.blocks, self.order
+        loops, blocks, order = self._loops, self.blocks, self.order
         stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
         pop, push = stack.pop, stack.append
         while stack:
             s, anc = pop()
             t = type(s)
             if t is For:
-                loops[s.loop_var] = Located(s, anc)
+                loops[s.loop_var] = (s, anc)
                 push((s.body, anc + (s,)))
             elif t is BlockRealize:
                 name = s.block.name_hint
@@ -165,12 +167,22 @@ class FuncIndex:
             )
         return loc
 
+    @property
+    def loops(self) -> dict[Var, Located]:
+        """Loop variable -> its For, located (pre-order)."""
+        if self._located_loops is None:
+            self._located_loops = {v: Located(*e) for v, e in self._loops.items()}
+        return self._located_loops
+
+    def has_loop(self, loop_var: Var) -> bool:
+        return loop_var in self._loops
+
     def loop(self, loop_var: Var, primitive: str = "get_loops") -> Located:
         """The For whose loop variable is ``loop_var`` (ScheduleError if absent)."""
-        loc = self.loops.get(loop_var)
-        if loc is None:
+        e = self._loops.get(loop_var)
+        if e is None:
             raise _no_loop(loop_var, primitive)
-        return loc
+        return Located(*e)
 
 
 def _no_loop(loop_var: Var, primitive: str) -> ScheduleError:
