@@ -60,23 +60,37 @@ def sum_sub(x: Sum, y: Sum) -> Sum:
     return Sum(t, x.base - y.base)
 
 
-# Constants are immutable, so one IntImm per (value, dtype) is shared by every call.
-_CONSTS: dict[tuple[int, str], IntImm] = {}
+# Constants are immutable, so one IntImm per (value, dtype) is shared by every call:
+# dtype -> value -> IntImm (no key tuple to build on the hot path).
+_CONSTS: dict[str, dict[int, IntImm]] = {}
+_N_CONSTS = [0]
 
 
 def const_int(value: int, dtype: str) -> IntImm:
     """The shared IntImm for ``value`` wrapped to ``dtype``."""
-    c = _CONSTS.get((value, dtype))
-    if c is not None:
-        return c
+    table = _CONSTS.get(dtype)
+    if table is not None:
+        c = table.get(value)
+        if c is not None:
+            return c
+    return _new_const(value, dtype)
+
+
+def _new_const(value: int, dtype: str) -> IntImm:
+    if _N_CONSTS[0] > 50000:
+        _CONSTS.clear()
+        _N_CONSTS[0] = 0
+    table = _CONSTS.get(dtype)
+    if table is None:
+        table = _CONSTS[dtype] = {}
     wrapped = wrap_int(value, dtype)
-    key = (wrapped, dtype)
-    c = _CONSTS.get(key)
+    c = table.get(wrapped)
     if c is None:
-        if len(_CONSTS) > 50000:
-            _CONSTS.clear()
-        c = _CONSTS[key] = IntImm(wrapped, dtype)
-    _CONSTS[(value, dtype)] = c  # the unwrapped value too (most are in range: the same key)
+        c = table[wrapped] = IntImm(wrapped, dtype)
+        _N_CONSTS[0] += 1
+    if value != wrapped:
+        table[value] = c  # the unwrapped value too
+        _N_CONSTS[0] += 1
     return c
 
 
@@ -135,6 +149,9 @@ def keep_identity(orig: PrimExpr, new: PrimExpr) -> PrimExpr:
 def dtype_of(e: PrimExpr, memo: dict[int, tuple[PrimExpr, str]]) -> str:
     """``e.dtype`` in amortised O(1): ``BinaryOp.dtype`` walks the whole left operand
     chain, which makes deep expressions quadratic."""
+    t = type(e)
+    if t is Var or t is IntImm:
+        return e.dtype
     hit = memo.get(id(e))
     if hit is not None:
         return hit[1]
