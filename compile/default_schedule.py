@@ -59,6 +59,8 @@ SMALL_WEIGHT_BYTES = 1024 * 1024
 WEIGHT_BLOCK_BYTES = 64 * 1024
 #: the fused parallel loop should have at least this many iterations per thread
 CHUNKS_PER_THREAD = 4
+#: stage a packed tile's data input per parallel iteration (see ``_stage_input``)
+STAGE_INPUT = True
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -565,11 +567,48 @@ class _Planner:
             wl = [wo, *rest]
         if parallel and wl and (_const(s.get(wl[0]).extent) or 1) > 1:
             s.parallel(wl[0])
+        par_loop = None
         if parallel and outer:
-            _parallel_prefix(s, outer[:npar], self.threads)
+            par_loop = _parallel_prefix(s, outer[:npar], self.threads)
+        stage_at = par_loop if par_loop is not None else (outer[npar - 1] if outer else None)
+        # staged only where every channel block reuses it (not re-copied per block)
+        if STAGE_INPUT and stage_at is not None and fouter not in outer[:npar]:
+            self._stage_input(s, blk, s.get(wb).writes[0].buffer, out_buf, stage_at, V)
         if red_outer or rd:
             s.decompose_reduction(blk, (red_outer or rd)[0])
         return s.get(epilogue).name_hint if epilogue is not None else ""
+
+    def _stage_input(self, s: Schedule, blk, wbuf, out_buf, loop, lanes: int) -> None:
+        """The largest input other than the weight, staged per iteration of ``loop`` (each
+        thread's chunk of rows) in a compact buffer: the tile then reads its rows from a
+        few KB (rows a tile visits successively lie a channel plane apart in the input —
+        the same few L1 sets and a new page each — and the copy reads each plane's row
+        once, contiguously). A padding producer is computed there instead of copied."""
+        reads = [r.buffer for r in s.get(blk).reads]
+        cands = [b for b in reads if b is not wbuf and b is not out_buf
+                 and b.scope != "local"]
+        if not cands:
+            return
+        item = lambda b: _prod([_const(d) or 1 for d in b.shape])  # noqa: E731
+        data = max(cands, key=item)
+        producers = [p for p in s.get_producers(blk)
+                     if any(w.buffer is data for w in s.get(p).writes)]
+        if producers:
+            stage = producers[0]
+            if len(s.get_consumers(stage)) != 1:
+                return
+            s.compute_at(stage, loop)
+        else:
+            stage = s.cache_read(blk, reads.index(data), "global")
+            s.compute_at(stage, loop)
+        loops = s.get_loops(stage)
+        inner = loops[-1]
+        ext = _const(s.get(inner).extent) or 1
+        if ext % lanes == 0:
+            _, vi = s.split(inner, [None, lanes])
+            s.vectorize(vi)
+        elif ext > 1:
+            s.vectorize(inner)
 
     # -- 3. other reductions --------------------------------------------------------------
     def parallel_outer(self, f: _Facts) -> None:
@@ -688,16 +727,20 @@ def _vectorize_inner(s: Schedule, blk, v: int) -> None:
         s.vectorize(i)
 
 
-def _parallel_prefix(s: Schedule, loops: list, threads: int) -> None:
+def _parallel_prefix(s: Schedule, loops: list, threads: int):
     """Fuse the leading loops until there are enough iterations for every thread, then
-    mark the fused loop parallel."""
+    mark the fused loop parallel. Returns the parallel loop (None if none)."""
     take, prod = [], 1
     for lp in loops:
+        ext = _const(s.get(lp).extent) or 1
+        if ext == 1 and not take:
+            continue  # fusing a unit loop in adds nothing but a `fused % n` to every index
         take.append(lp)
-        prod *= _const(s.get(lp).extent) or 1
+        prod *= ext
         if prod >= threads * CHUNKS_PER_THREAD:
             break
     if prod < 2:
-        return
+        return None
     fused = s.fuse(*take) if len(take) > 1 else take[0]
     s.parallel(fused)
+    return fused

@@ -53,6 +53,15 @@ EDGE = {
                                                       padding=1),
     "conv2d_1x1": lambda: testing.conv2d_nchw(1, 16, 7, 7, 24, 1, 1),
     "conv2d_1x1_spatial1": lambda: testing.conv2d_nchw(1, 8, 1, 1, 4, 1, 1),
+    # packed tiles with the data input staged per parallel row (1x1, strided, padded)
+    "conv2d_1x1_56": lambda: testing.conv2d_nchw(1, 64, 56, 56, 32, 1, 1),
+    "conv2d_1x1_prime": lambda: testing.conv2d_nchw(1, 37, 17, 13, 48, 1, 1),
+    "conv2d_1x1_stride2_odd": lambda: testing.conv2d_nchw(1, 40, 23, 29, 32, 1, 1, stride=2),
+    "conv2d_3x3_stride2_pad": lambda: testing.conv2d_nchw(1, 24, 29, 31, 32, 3, 3, stride=2,
+                                                          padding=1),
+    "conv2d_stem_like": lambda: testing.conv2d_nchw(1, 3, 45, 47, 32, 7, 7, stride=2,
+                                                    padding=3),
+    "conv2d_batch2_1x1": lambda: testing.conv2d_nchw(2, 32, 15, 15, 16, 1, 1),
     "conv_bias_relu_odd": lambda: testing.conv2d_bias_relu(1, 6, 15, 23, 10, 3, 3,
                                                            padding=1),
     "depthwise_odd": lambda: testing.depthwise_conv2d_nchw(1, 5, 19, 17, 3, 3, padding=1),
@@ -141,3 +150,26 @@ def test_strided_vector_load(stride, lanes):
     out = np.zeros(lanes, "float32")
     build(func)["main"](x, out)
     np.testing.assert_array_equal(out, x[3::stride][:lanes] * 2)
+
+
+def _allocations(func) -> dict[str, int]:
+    from onnxtune.tir.stmt import Allocate
+    from onnxtune.tir.transform import lower
+
+    sizes: dict[str, int] = {}
+    post_order_visit(lower(func).body, lambda n: sizes.__setitem__(
+        n.buffer.name, n.buffer.shape[0].value) if isinstance(n, Allocate) else None)
+    return sizes
+
+
+def test_packed_tile_stages_its_input_per_row():
+    """A 1x1 convolution over a large input (channel blocks innermost of the outer loops):
+    each parallel row's input (all channels, one row) is copied into a compact per-thread
+    buffer that every channel block reads; a padded strided one computes its padding per
+    row instead of for the whole image."""
+    func, ref = testing.conv2d_nchw(1, 64, 72, 72, 16, 1, 1)
+    sizes = _allocations(_check(func.with_attr("layout_free_buffers", [1]), ref))
+    assert sizes["data_global"] == 64 * 72
+    func, ref = testing.conv2d_nchw(1, 32, 92, 92, 16, 3, 3, stride=2, padding=1)
+    sizes = _allocations(_check(func, ref))
+    assert sizes["pad_temp"] <= 32 * 94 * 94 // 8
