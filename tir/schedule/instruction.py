@@ -87,13 +87,16 @@ class InstructionKind:
         """Run the primitive on ``sch`` with (already translated) inputs; the outputs."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
-        for spec, val in zip(self.inputs, inputs, strict=True):
-            if spec.startswith("*"):
+        specs = _SPECS.get(self.name)
+        if specs is None or specs[0] is not self.inputs:
+            specs = _SPECS[self.name] = (self.inputs, _parse_specs(self.inputs))
+        for (mode, name), val in zip(specs[1], inputs, strict=True):
+            if mode == 0:
+                kwargs[name] = val
+            elif mode == 1:
                 args.extend(val)
-            elif spec.endswith("[]"):
-                kwargs[spec[:-2]] = None if val is None else list(val)
             else:
-                kwargs[spec] = val
+                kwargs[name] = None if val is None else list(val)
         for name, val in zip(self.attrs, attrs, strict=True):
             kwargs[name] = val
         if self.has_decision:
@@ -302,6 +305,15 @@ SAMPLE_CATEGORICAL = _kind("SampleCategorical", "sample_categorical", (),
 SAMPLE_COMPUTE_LOCATION = _kind("SampleComputeLocation", "sample_compute_location", ("block",),
                                 (), "one", pure=True, decision=True)
 ENTER_POSTPROC = _kind("EnterPostproc", "enter_postproc")
+
+
+#: kind name -> (its input specs, parsed: (0 keyword | 1 variadic | 2 list keyword, name))
+_SPECS: dict[str, tuple[tuple[str, ...], tuple[tuple[int, str], ...]]] = {}
+
+
+def _parse_specs(inputs: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    return tuple((1, s[1:]) if s.startswith("*") else (2, s[:-2]) if s.endswith("[]")
+                 else (0, s) for s in inputs)
 
 
 # ----------------------------------------------------------------------------------------

@@ -200,8 +200,11 @@ class Trace:
         Trace.from_json(obj).apply_to_schedule(sch, remove_postproc=False)
 
 
+_RV_SET = frozenset(RV_TYPES)
+
+
 def _map_rvs(x: Any, rv_map: dict) -> Any:
-    if isinstance(x, RV_TYPES):
+    if type(x) in _RV_SET or isinstance(x, RV_TYPES):
         y = rv_map.get(x)
         if y is None:
             raise ValueError("replaying a trace: an input RV was not produced by an earlier "
