@@ -55,12 +55,15 @@ REGISTER_BUDGET = 16
 #: weights up to this size stay cached while every tile of an input larger than this
 #: visits all channel blocks
 SMALL_WEIGHT_BYTES = 1024 * 1024
-#: a packed weight slice larger than this is blocked along the reduction (L2-resident)
-WEIGHT_BLOCK_BYTES = 64 * 1024
+LARGE_INPUT_BYTES = 1024 * 1024
+#: a packed weight slice larger than this is blocked along the reduction: the block stays in
+#: L1 (next to the input rows it meets) while every spatial tile of the thread uses it
+WEIGHT_BLOCK_BYTES = 16 * 1024
 #: the fused parallel loop should have at least this many iterations per thread
 CHUNKS_PER_THREAD = 4
 #: stage a packed tile's data input per parallel iteration (see ``_stage_input``)
 STAGE_INPUT = True
+PREFER_PACKED = False
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -343,7 +346,7 @@ class _Planner:
             return False
         vpos = self._vector_axis(f)
         parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
-        if vpos is None or f.spatial[vpos][1] % lanes:
+        if vpos is None or f.spatial[vpos][1] % lanes or PREFER_PACKED:
             packed = self._packed_axis(f, lanes)
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",
@@ -523,7 +526,8 @@ class _Planner:
         wbuf = f.block.reads[widx].buffer
         others = max([nbytes(r.buffer) for r in f.block.reads
                       if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
-        if (nbytes(wbuf) <= SMALL_WEIGHT_BYTES < others and len(outer) > 1):
+        if (nbytes(wbuf) <= SMALL_WEIGHT_BYTES and others > LARGE_INPUT_BYTES
+                and len(outer) > 1):
             k = outer.index(fouter)
             outer.append(outer.pop(k))
             outer_ext.append(outer_ext.pop(k))

@@ -62,6 +62,10 @@ EDGE = {
     "conv2d_stem_like": lambda: testing.conv2d_nchw(1, 3, 45, 47, 32, 7, 7, stride=2,
                                                     padding=3),
     "conv2d_batch2_1x1": lambda: testing.conv2d_nchw(2, 32, 15, 15, 16, 1, 1),
+    # reduction blocked (the packed weight slice over the L1 block size)
+    "conv2d_1x1_rc_blocked": lambda: testing.conv2d_nchw(1, 300, 30, 30, 32, 1, 1),
+    "conv2d_3x3_rc_blocked": lambda: testing.conv2d_nchw(1, 70, 30, 29, 32, 3, 3,
+                                                         padding=1),
     "conv_bias_relu_odd": lambda: testing.conv2d_bias_relu(1, 6, 15, 23, 10, 3, 3,
                                                            padding=1),
     "depthwise_odd": lambda: testing.depthwise_conv2d_nchw(1, 5, 19, 17, 3, 3, padding=1),
