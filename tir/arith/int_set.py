@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .. import dtype as dt
 from ..expr import (
+    Add,
     Call,
     Cast,
     FloorDiv,
@@ -15,9 +16,11 @@ from ..expr import (
     IntImm,
     Max,
     Min,
+    Mul,
     PrimExpr,
     Range,
     Select,
+    Sub,
     Var,
 )
 from ..functor import children
@@ -95,10 +98,13 @@ class IntSetEval:
         hit = self.uses.get(id(e))
         if hit is not None:
             return hit[1]
-        if type(e) is Var:
+        t = type(e)
+        if t is Var:
             r = e in self.dom
-        elif type(e) is IntImm:
+        elif t is IntImm:
             r = False
+        elif t in _BINARY:  # index arithmetic: its two operands, without the generic walk
+            r = self._uses_dom(e.a) or self._uses_dom(e.b)
         else:
             r = any(self._uses_dom(c) for c in children(e) if isinstance(c, PrimExpr))
         self.uses[id(e)] = (e, r)
@@ -193,6 +199,9 @@ class IntSetEval:
             None if lo <= dlo else Sum({}, lo),
             None if hi >= dhi else Sum({}, hi),
         )
+
+
+_BINARY = frozenset((Add, Sub, Mul, FloorDiv, FloorMod, Min, Max))
 
 
 def _same(s: Simplifier, a: Sum, b: Sum, dtype: str) -> bool:
