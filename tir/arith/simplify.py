@@ -276,7 +276,9 @@ class Simplifier(DivModRules):
         return e
 
     def _v_arith(self, e: PrimExpr) -> PrimExpr:
-        dtype = dtype_of(e, self.dtypes)
+        a = e.a
+        ta = type(a)
+        dtype = a.dtype if ta is Var or ta is IntImm else dtype_of(e, self.dtypes)
         if dtype[0] in "iu" and dtype != "bool":  # is_index_int, inline
             return self.emit(self.lin(e), dtype)
         a, b = self.visit(e.a), self.visit(e.b)
