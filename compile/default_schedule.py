@@ -16,7 +16,14 @@ var kinds, bindings, the buffers each block reads and writes), never at operator
    loops, unrolled, with its accumulators in a local buffer (``cache_write``, or the
    intermediate the epilogue reads) written back — through the epilogue, which is
    ``reverse_compute_at`` the tile — right after the reduction. The outer spatial loops
-   are fused and run in parallel.
+   are fused and run in parallel. The tile's shape (vectors × rows) is the one with the
+   most multiply-adds per load; an intermediate read with a small constant stride along
+   the vector axis (a strided convolution's padding) is stored de-interleaved so those
+   loads are contiguous. Without a contiguous output axis (NCHW convolutions, dense
+   layers) the weight is packed with the output channels innermost (a layout-rewrite
+   block the graph builder runs once for constant weights) and the tile vectorizes the
+   channels; the data rows every channel block reads are staged per parallel iteration in
+   a compact buffer, and large weight slices are blocked along the reduction.
 3. **Other reductions** (softmax, layer norm, reductions over the contiguous axis): the
    outer spatial loops are fused and parallel.
 4. **Spatial blocks** (elementwise, broadcast, injective): all loops fused, split by the
@@ -36,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onnxtune.tir import dtype as dt
-from onnxtune.tir.expr import BufferLoad, IterType, PrimExpr, Var
+from onnxtune.tir.expr import Add, BufferLoad, IntImm, IterType, Mul, PrimExpr, Sub, Var
 from onnxtune.tir.function import PrimFunc
 from onnxtune.tir.functor import collect_vars, post_order_visit
 from onnxtune.tir.schedule import Schedule, ScheduleError
@@ -52,8 +59,8 @@ MIN_PARALLEL_ELEMENTS = 4096
 MIN_PARALLEL_WORK = 32768
 #: accumulators (vector registers) a register tile may use
 REGISTER_BUDGET = 16
-#: weights up to this size stay cached while every tile of an input larger than this
-#: visits all channel blocks
+#: weights up to SMALL_WEIGHT_BYTES stay cached while every tile of an input larger than
+#: LARGE_INPUT_BYTES visits all channel blocks
 SMALL_WEIGHT_BYTES = 1024 * 1024
 LARGE_INPUT_BYTES = 1024 * 1024
 #: a packed weight slice larger than this is blocked along the reduction: the block stays in
@@ -63,7 +70,8 @@ WEIGHT_BLOCK_BYTES = 16 * 1024
 CHUNKS_PER_THREAD = 4
 #: stage a packed tile's data input per parallel iteration (see ``_stage_input``)
 STAGE_INPUT = True
-PREFER_PACKED = False
+#: store a strided tile input de-interleaved (see ``_deinterleave``)
+DEINTERLEAVE = True
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -346,7 +354,7 @@ class _Planner:
             return False
         vpos = self._vector_axis(f)
         parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
-        if vpos is None or f.spatial[vpos][1] % lanes or PREFER_PACKED:
+        if vpos is None or f.spatial[vpos][1] % lanes:
             packed = self._packed_axis(f, lanes)
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",
@@ -370,14 +378,51 @@ class _Planner:
         r = 1
         if rpos is not None:
             r = _divisor_at_most(f.spatial[rpos][1], max(1, REGISTER_BUDGET // u))
+            if u == 1 and vext % v == 0 and nvec > 1 and self._unit_stride(f, vpos):
+                # no small divisor of the vector count (112 = 7 x 16): more vectors per
+                # tile when that feeds more multiply-adds per load (u loads, r broadcasts)
+                rext = f.spatial[rpos][1]
+                best = (self._fmas_per_load(f, vpos, rpos, 1, r), 1, r)
+                for u2 in range(2, min(nvec, REGISTER_BUDGET // 2) + 1):
+                    if nvec % u2 == 0:
+                        r2 = _divisor_at_most(rext, REGISTER_BUDGET // u2)
+                        best = max(best, (self._fmas_per_load(f, vpos, rpos, u2, r2), u2, r2))
+                _, u, r = best
         out = self.attempt(
             f"tile {f.name}", lambda s: self._tile(s, f, vpos, v, u, rpos, r, parallel))
         if isinstance(out, str) and out:
             self.done.add(out)  # the epilogue now lives in the tile
         return out is not None
 
+    @staticmethod
+    def _fmas_per_load(f: _Facts, vpos: int, rpos: int, u: int, r: int) -> float:
+        """Multiply-adds per load of a ``u`` vectors x ``r`` rows register tile: each input
+        is loaded once per distinct (vector, row) it depends on."""
+        vvar, rvar = f.spatial[vpos][0], f.spatial[rpos][0]
+        loads = 0
+        for ld in f.loads:
+            used = set().union(*(collect_vars(i) for i in ld.indices)) if ld.indices else set()
+            loads += (u if vvar in used else 1) * (r if rvar in used else 1)
+        return u * r / max(1, loads)
+
+    def _unit_stride(self, f: _Facts, vpos: int) -> bool:
+        """Every load along the vector variable is contiguous (or will be, de-interleaved):
+        several vectors per tile then cost one plain load each."""
+        vvar, params = f.spatial[vpos][0], set(self.params())
+        rpos = self._register_axis(f, vpos)
+        for ld in f.loads:
+            k = _coef(ld.indices[-1], vvar) if ld.indices else 0
+            if k in (0, 1):
+                continue
+            if (k is None or not DEINTERLEAVE or ld.buffer in params or not 2 <= k <= 4
+                    or rpos is None or _uses(ld, f.spatial[rpos][0])):
+                return False
+        return True
+
     def _tile(self, s: Schedule, f: _Facts, vpos: int, v: int, u: int, rpos: int | None,
               r: int, parallel: bool) -> str:
+        if DEINTERLEAVE and rpos is not None:
+            _deinterleave(s, f, f.spatial[vpos][0], f.spatial[rpos][0])
         blk = s.get_block(f.name)
         loops = s.get_loops(blk)
         ns = len(f.spatial)
@@ -687,6 +732,54 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
+
+def _uses(ld: BufferLoad, var: Var) -> bool:
+    return any(var in collect_vars(i) for i in ld.indices)
+
+
+def _coef(e: PrimExpr, v: Var) -> int | None:
+    """The constant coefficient of ``v`` in ``e`` when ``e`` is linear in it, else None."""
+    if e is v:
+        return 1
+    if isinstance(e, IntImm):
+        return 0
+    if isinstance(e, Add | Sub):
+        a, b = _coef(e.a, v), _coef(e.b, v)
+        if a is None or b is None:
+            return None
+        return a + b if isinstance(e, Add) else a - b
+    if isinstance(e, Mul):
+        for x, k in ((e.a, e.b), (e.b, e.a)):
+            if isinstance(k, IntImm):
+                c = _coef(x, v)
+                return None if c is None else c * k.value
+    return 0 if v not in collect_vars(e) else None
+
+
+def _deinterleave(s: Schedule, f: _Facts, vvar: Var, rvar: Var) -> None:
+    """An intermediate that the tile reads along its last axis with a constant stride ``k``
+    in the vectorized variable (a strided convolution's padded input), shared by the
+    tile's rows (independent of ``rvar``), is stored de-interleaved, ``[..., x] ->
+    [..., x % k, x // k]``: each vector load is then contiguous instead of a wide load and
+    shuffles. (A per-row input — a depthwise convolution's — is left alone: loaded once
+    per multiply-add, the copy's scattered stores would cost more than they save.)"""
+    params = set(s.func.params)
+    done = set()
+    for ld in f.loads:
+        buf = ld.buffer
+        if buf in params or buf in done or not ld.indices or _uses(ld, rvar):
+            continue
+        k = _coef(ld.indices[-1], vvar)
+        if k is None or k < 2 or k > 4:
+            continue
+        writers = [b for b in s.get_producers(s.get_block(f.name))
+                   if any(w.buffer is buf for w in s.get(b).writes)]
+        if len(writers) != 1:
+            continue
+        s.transform_layout(writers[0], ("write", 0),
+                           lambda *ix, k=k: (*ix[:-1], ix[-1] % k, ix[-1] // k))
+        done.add(buf)
+
 
 def _rfactor_lanes(s: Schedule, f: _Facts, lanes: int):
     """A reduction over one innermost axis of extent n: split it ``[n / d, d]`` (d a

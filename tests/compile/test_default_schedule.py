@@ -62,6 +62,12 @@ EDGE = {
     "conv2d_stem_like": lambda: testing.conv2d_nchw(1, 3, 45, 47, 32, 7, 7, stride=2,
                                                     padding=3),
     "conv2d_batch2_1x1": lambda: testing.conv2d_nchw(2, 32, 15, 15, 16, 1, 1),
+    # x-vectorized tiles over a strided padded input (stored de-interleaved), 3 vectors
+    "conv2d_stem_deinterleaved": lambda: testing.conv2d_nchw(1, 3, 40, 96, 16, 7, 7, stride=2,
+                                                             padding=3),
+    "conv2d_stride3_deinterleaved": lambda: testing.conv2d_nchw(1, 2, 20, 143, 8, 3, 3,
+                                                                stride=3, padding=1),
+    "conv2d_stride2_unpadded": lambda: testing.conv2d_nchw(1, 3, 20, 96, 16, 3, 3, stride=2),
     # reduction blocked (the packed weight slice over the L1 block size)
     "conv2d_1x1_rc_blocked": lambda: testing.conv2d_nchw(1, 300, 30, 30, 32, 1, 1),
     "conv2d_3x3_rc_blocked": lambda: testing.conv2d_nchw(1, 70, 30, 29, 32, 3, 3,
@@ -177,3 +183,17 @@ def test_packed_tile_stages_its_input_per_row():
     func, ref = testing.conv2d_nchw(1, 32, 92, 92, 16, 3, 3, stride=2, padding=1)
     sizes = _allocations(_check(func, ref))
     assert sizes["pad_temp"] <= 32 * 94 * 94 // 8
+
+
+def test_strided_padded_input_is_deinterleaved():
+    """The stem's shape class (3 channels, 7x7, stride 2, output width a multiple of the
+    vector width): the padded input is stored [.., x % 2, x // 2], so the tile's loads along
+    the output width are contiguous, and the tile holds several vectors along it."""
+    func, ref = testing.conv2d_nchw(1, 3, 40, 96, 16, 7, 7, stride=2, padding=3)
+    sched = _check(func, ref)
+    from onnxtune.tir.schedule.tree import index
+
+    ix = index(sched)
+    pad = next(w.buffer for n in ix.order if n == "pad_temp"
+               for w in ix.blocks[n].stmt.block.writes)
+    assert [d.value for d in pad.shape][-2:] == [2, 51]
