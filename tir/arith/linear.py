@@ -148,10 +148,13 @@ def keep_identity(orig: PrimExpr, new: PrimExpr) -> PrimExpr:
 
 def dtype_of(e: PrimExpr, memo: dict[int, tuple[PrimExpr, str]]) -> str:
     """``e.dtype`` in amortised O(1): ``BinaryOp.dtype`` walks the whole left operand
-    chain, which makes deep expressions quadratic."""
-    t = type(e)
-    if t is Var or t is IntImm:
-        return e.dtype
+    chain, which makes deep expressions quadratic. A short chain is walked (no memo
+    entries to make); a long one is memoised."""
+    x = e
+    for _ in range(8):
+        if not isinstance(x, BinaryOp):
+            return x.dtype
+        x = x.a
     hit = memo.get(id(e))
     if hit is not None:
         return hit[1]
