@@ -240,3 +240,32 @@ def test_affine_digits_reject_overlaps_and_strides():
     assert _affine_digits((FloorDiv(f, _c(3)),), ext) is None  # 448 % 3 != 0
     assert _affine_digits((f + g * 448,), ext)  # g is the digit above f
     assert _affine_digits((f * 4 + g, FloorMod(f, _c(2))), ext) is None  # f used twice
+
+
+def test_fast_init_keeps_the_dataclass_constructor():
+    """The IR nodes' generated constructors: same parameters, defaults and default
+    factories as the dataclass's own, and the nodes stay frozen."""
+    import dataclasses
+    import inspect
+
+    from onnxtune.tir.expr import Add, Reduce
+    from onnxtune.tir.stmt import Block, For, ForKind
+
+    i = Var("i")
+    f = For(i, _c(0), _c(4), ForKind.SERIAL, None)
+    assert f.thread_binding == "" and f.annotations == {}
+    assert For(i, _c(0), _c(4), ForKind.SERIAL, None).annotations is not f.annotations
+    g = For(loop_var=i, min=_c(0), extent=_c(4), kind=ForKind.PARALLEL, body=None,
+            annotations={"a": 1})
+    assert g.kind == ForKind.PARALLEL and g.annotations == {"a": 1}
+    assert dataclasses.replace(g, kind=ForKind.SERIAL).annotations == {"a": 1}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.body = None
+    with pytest.raises(TypeError):
+        For(i, _c(0))
+    b = Block((), (), (), "b", None)
+    assert b.init is None and b.alloc_buffers == () and b.annotations == {}
+    assert [p.name for p in inspect.signature(Reduce).parameters.values()] == [
+        f.name for f in dataclasses.fields(Reduce)]
+    a = Add(i, _c(1))
+    assert a.a is i and a.b.value == 1 and a.dtype == "int32"
