@@ -72,6 +72,9 @@ CHUNKS_PER_THREAD = 4
 STAGE_INPUT = True
 #: store a strided tile input de-interleaved (see ``_deinterleave``)
 DEINTERLEAVE = True
+#: channel blocks run in parallel (weights over SMALL_WEIGHT_BYTES) over an input larger
+#: than LARGE_INPUT_BYTES: split into threads x this many chunks, each staging every row once
+CHANNEL_CHUNKS = 1
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -544,7 +547,7 @@ class _Planner:
         nvec = f.spatial[fpos][1] // V
         fu = _divisor_at_most(nvec, max(1, min(4, (REGISTER_BUDGET - 2) // max(
             1, _prod(factors)))))
-        outer, inner, outer_ext = [], [], []
+        outer, inner, outer_ext, outer_pos = [], [], [], []
         for k, lp in enumerate(sp):
             ext = f.spatial[k][1]
             if k == fpos:
@@ -552,17 +555,20 @@ class _Planner:
                 outer.append(o)
                 fouter = o
                 outer_ext.append(ext // (fu * V))
+                outer_pos.append(k)
                 fvec = (u, v)
             elif factors[k] > 1 and factors[k] < ext:
                 o, i = s.split(lp, [None, factors[k]])
                 outer.append(o)
                 outer_ext.append(ext // factors[k])
+                outer_pos.append(k)
                 inner.append(i)
             elif factors[k] > 1:
                 inner.append(lp)
             else:
                 outer.append(lp)
                 outer_ext.append(ext)
+                outer_pos.append(k)
         # small weights (L2-resident) but large other inputs: channel blocks innermost of the
         # outer loops, so that each input tile is reused by every channel block while cached
         def nbytes(buf) -> int:
@@ -576,6 +582,7 @@ class _Planner:
             k = outer.index(fouter)
             outer.append(outer.pop(k))
             outer_ext.append(outer_ext.pop(k))
+            outer_pos.append(outer_pos.pop(k))
         # the outer loops that will run in parallel (and hold the accumulators)
         npar, prod = 0, 1
         for e in outer_ext:
@@ -583,12 +590,30 @@ class _Planner:
             prod *= e
             if prod >= self.threads * CHUNKS_PER_THREAD:
                 break
+        stage_row = None
+        if CHANNEL_CHUNKS and STAGE_INPUT and fouter in outer[:npar] and len(outer) > 1 \
+                and others > LARGE_INPUT_BYTES:
+            # channel blocks in parallel (a large weight): a few chunks of them, each running
+            # over the rows, every row staged once and used by all the chunk's blocks
+            k = outer.index(fouter)
+            nb = outer_ext[k]
+            chunks = next((c for c in range(self.threads * CHANNEL_CHUNKS, nb)
+                           if nb % c == 0), None)
+            rows = [lp for lp, pos in zip(outer, outer_pos, strict=True) if pos == ns - 2]
+            if chunks is not None and rows:
+                fc, fi = s.split(fouter, [chunks, None])
+                rest = [(lp, e) for lp, e in zip(outer, outer_ext, strict=True)
+                        if lp is not fouter]
+                outer = [fc, *[lp for lp, _ in rest], fi]
+                outer_ext = [chunks, *[e for _, e in rest], nb // chunks]
+                fouter, npar, stage_row = fi, 1, rows[0]
         # a weight slice too big for the cache: block the first reduction loop so that one
         # block of weights is reused by every remaining spatial tile while it is cached
         red_outer = []
         item = max(1, dt.itemsize(f.out_dtype))
         red_total = _prod([e for _, e in f.reduce])
-        if rd and npar < len(outer) and red_total * fu * V * item > WEIGHT_BLOCK_BYTES:
+        if (rd and npar < len(outer) and stage_row is None
+                and red_total * fu * V * item > WEIGHT_BLOCK_BYTES):
             first = f.reduce[0][1]
             per = (red_total // first) * fu * V * item
             b = _divisor_at_most(first, max(1, WEIGHT_BLOCK_BYTES // per))
@@ -620,6 +645,8 @@ class _Planner:
         if parallel and outer:
             par_loop = _parallel_prefix(s, outer[:npar], self.threads)
         stage_at = par_loop if par_loop is not None else (outer[npar - 1] if outer else None)
+        if stage_row is not None:
+            stage_at = stage_row
         # staged only where every channel block reuses it (not re-copied per block)
         if STAGE_INPUT and stage_at is not None and fouter not in outer[:npar]:
             self._stage_input(s, blk, s.get(wb).writes[0].buffer, out_buf, stage_at, V)

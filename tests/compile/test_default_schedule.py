@@ -68,6 +68,7 @@ EDGE = {
     "conv2d_stride3_deinterleaved": lambda: testing.conv2d_nchw(1, 2, 20, 143, 8, 3, 3,
                                                                 stride=3, padding=1),
     "conv2d_stride2_unpadded": lambda: testing.conv2d_nchw(1, 3, 20, 96, 16, 3, 3, stride=2),
+    "conv2d_1x1_rows_s2": lambda: testing.conv2d_nchw(1, 96, 60, 60, 160, 1, 1, stride=2),
     # reduction blocked (the packed weight slice over the L1 block size)
     "conv2d_1x1_rc_blocked": lambda: testing.conv2d_nchw(1, 300, 30, 30, 32, 1, 1),
     "conv2d_3x3_rc_blocked": lambda: testing.conv2d_nchw(1, 70, 30, 29, 32, 3, 3,
@@ -197,3 +198,23 @@ def test_strided_padded_input_is_deinterleaved():
     pad = next(w.buffer for n in ix.order if n == "pad_temp"
                for w in ix.blocks[n].stmt.block.writes)
     assert [d.value for d in pad.shape][-2:] == [2, 51]
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 23, 29, 64, 1, 1, 2, 0),
+                                   (1, 24, 17, 15, 128, 3, 3, 1, 1)])
+def test_channel_chunks_stage_rows(monkeypatch, shape):
+    """Weights and input both over the cache thresholds (lowered here to keep the shapes
+    small): the channel blocks run in threads chunks, each staging every row once."""
+    from onnxtune.compile import default_schedule as ds
+
+    monkeypatch.setattr(ds, "SMALL_WEIGHT_BYTES", 1024)
+    monkeypatch.setattr(ds, "LARGE_INPUT_BYTES", 8 * 1024)
+    n, c, h, w, k, r, s_, stride, pad = shape
+    func, ref = testing.conv2d_nchw(n, c, h, w, k, r, s_, stride=stride, padding=pad)
+    sched = _check(func.with_attr("layout_free_buffers", [1]), ref, seed=2)
+    extents = []
+    post_order_visit(sched.body, lambda x: extents.append(x.extent.value)
+                     if isinstance(x, For) and x.kind == ForKind.PARALLEL else None)
+    assert 2 in extents  # the chunks
+    staged = _allocations(sched)
+    assert "data_global" in staged or "pad_temp" in staged
