@@ -75,6 +75,8 @@ DEINTERLEAVE = True
 #: channel blocks run in parallel (weights over SMALL_WEIGHT_BYTES) over an input larger
 #: than LARGE_INPUT_BYTES: split into threads x this many chunks, each staging every row once
 CHANNEL_CHUNKS = 1
+#: vectorize a packed tile's epilogue along the output's last axis when it reads a residual
+VECTOR_EPILOGUE = True
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -628,6 +630,13 @@ class _Planner:
             anchor = outer[-1] if outer else None
         if epilogue is not None and anchor is not None:
             s.reverse_compute_at(epilogue, anchor)
+            if VECTOR_EPILOGUE and _reads_along_last_axis(s, epilogue):
+                # the epilogue reads another tensor along the output's contiguous axis (a
+                # residual): vectorized along it, that load and the store are contiguous
+                # and only the accumulator read is a gather — cheaper than all scalar
+                ext = _const(s.get(s.get_loops(epilogue)[-1]).extent) or 1
+                if ext >= 8:  # (a 7-lane gather costs more than it saves)
+                    s.vectorize(s.get_loops(epilogue)[-1])
         for lp in (*inner, fvec[0]):
             s.unroll(lp)
         s.vectorize(fvec[1])
@@ -759,6 +768,22 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
+
+def _reads_along_last_axis(s: Schedule, blk) -> bool:
+    """``blk`` stores one value and loads, besides its producer's output, a buffer whose
+    last index moves with the store's last index."""
+    block = s.get(blk)
+    store = _the_store(block)
+    if store is None or not store.indices:
+        return False
+    last = collect_vars(store.indices[-1])
+    producers = {w.buffer for p in s.get_producers(blk) for w in s.get(p).writes}
+    loads: list[BufferLoad] = []
+    post_order_visit(block.body,
+                     lambda n: loads.append(n) if isinstance(n, BufferLoad) else None)
+    return any(ld.buffer not in producers and ld.indices
+               and collect_vars(ld.indices[-1]) & last for ld in loads)
+
 
 def _uses(ld: BufferLoad, var: Var) -> bool:
     return any(var in collect_vars(i) for i in ld.indices)

@@ -218,3 +218,39 @@ def test_channel_chunks_stage_rows(monkeypatch, shape):
     assert 2 in extents  # the chunks
     staged = _allocations(sched)
     assert "data_global" in staged or "pad_temp" in staged
+
+
+def _conv_residual_relu(c, h, w, k):
+    import numpy as np
+
+    from onnxtune.tir import te
+    from onnxtune.tir.testing import _conv_stage, conv2d_ref
+
+    data = te.placeholder((1, c, h, w), "float32", name="data")
+    kernel = te.placeholder((k, c, 1, 1), "float32", name="kernel")
+    bias = te.placeholder((k,), "float32", name="bias")
+    res = te.placeholder((1, k, h, w), "float32", name="res")
+    conv = _conv_stage(data, kernel, 1, 0, 1, 1, "conv2d_nchw")
+    shp = conv.static_shape()
+    a = te.compute(shp, lambda b, q, i, j: conv[b, q, i, j] + bias[q], name="T_add")
+    a2 = te.compute(shp, lambda b, q, i, j: a[b, q, i, j] + res[b, q, i, j], name="T_add2")
+    out = te.compute(shp, lambda *i: te.max(a2[i], te.const(0, "float32")), name="T_relu")
+
+    def ref(x, y, z, r):
+        v = conv2d_ref(x, y, 1, 0, 1, 1) + z[None, :, None, None] + r
+        return np.maximum(v, 0).astype("float32")
+
+    return te.create_prim_func([data, kernel, bias, res, out]), ref
+
+
+@pytest.mark.parametrize("shape", [(32, 14, 14, 64), (16, 9, 13, 32), (24, 7, 7, 48)])
+def test_residual_epilogue(shape):
+    """conv + bias + residual + relu: the epilogue runs per tile; along a wide enough
+    output row it is vectorized (the residual read and the store contiguous)."""
+    func, ref = _conv_residual_relu(*shape)
+    sched = _check(func.with_attr("layout_free_buffers", [1]), ref)
+    vec_extents = []
+    post_order_visit(sched.body, lambda x: vec_extents.append(x.extent.value)
+                     if isinstance(x, For) and x.kind == ForKind.VECTORIZED else None)
+    x_tile = {14: 14, 13: 13, 7: 7}[shape[2]]
+    assert (x_tile in vec_extents) == (x_tile >= 8)
