@@ -3,7 +3,9 @@
     python benchmarks/default_schedule.py [--threads 2] [--repeat 30] [--only conv2d,...]
 
 For each workload the TE PrimFunc goes through ``compile.default_schedule`` and
-``compile.build``; onnxruntime runs a one-node ONNX model of the same operator (weights
+``compile.build`` with its weights layout-free, as in a model: their packing block runs once
+before timing (as the graph builder runs it at compile time) and the timed kernel takes the
+packed weights; onnxruntime runs a one-node ONNX model of the same operator (weights
 as initializers, as in a real model) with ``intra_op_num_threads`` = ``--threads``. Both
 are timed in the same process, one block after the other; medians and the ratio ours /
 onnxruntime
@@ -38,6 +40,9 @@ def _cases():
         "conv2d 64x56x56 k1 ->256": (
             lambda: testing.conv2d_nchw(1, 64, 56, 56, 256, 1, 1),
             "Conv", {"kernel_shape": [1, 1]}),
+        "conv2d 512x28x28 k1 s2 ->1024": (
+            lambda: testing.conv2d_nchw(1, 512, 28, 28, 1024, 1, 1, stride=2),
+            "Conv", {"kernel_shape": [1, 1], "strides": [2, 2]}),
         "conv2d 256x14x14 k1": (
             lambda: testing.conv2d_nchw(1, 256, 14, 14, 256, 1, 1),
             "Conv", {"kernel_shape": [1, 1]}),
