@@ -200,7 +200,7 @@ def test_strided_padded_input_is_deinterleaved():
     assert [d.value for d in pad.shape][-2:] == [2, 51]
 
 
-@pytest.mark.parametrize("shape", [(1, 40, 23, 29, 64, 1, 1, 2, 0),
+@pytest.mark.parametrize("shape", [(1, 40, 23, 29, 128, 1, 1, 2, 0),
                                    (1, 24, 17, 15, 128, 3, 3, 1, 1)])
 def test_channel_chunks_stage_rows(monkeypatch, shape):
     """Weights and input both over the cache thresholds (lowered here to keep the shapes
@@ -243,14 +243,18 @@ def _conv_residual_relu(c, h, w, k):
     return te.create_prim_func([data, kernel, bias, res, out]), ref
 
 
-@pytest.mark.parametrize("shape", [(32, 14, 14, 64), (16, 9, 13, 32), (24, 7, 7, 48)])
-def test_residual_epilogue(shape):
+@pytest.mark.parametrize("shape,x_tile", [((16, 6, 56, 64), 14), ((16, 9, 13, 32), 13),
+                                          ((32, 14, 14, 64), 7), ((24, 7, 7, 48), 7)])
+def test_residual_epilogue(shape, x_tile):
     """conv + bias + residual + relu: the epilogue runs per tile; along a wide enough
-    output row it is vectorized (the residual read and the store contiguous)."""
+    tile row it is vectorized (the residual read and the store contiguous). 1x1 rows of
+    at most 28 get half tiles (7 points, two channel vectors), a prime width keeps its
+    full row."""
     func, ref = _conv_residual_relu(*shape)
     sched = _check(func.with_attr("layout_free_buffers", [1]), ref)
-    vec_extents = []
-    post_order_visit(sched.body, lambda x: vec_extents.append(x.extent.value)
-                     if isinstance(x, For) and x.kind == ForKind.VECTORIZED else None)
-    x_tile = {14: 14, 13: 13, 7: 7}[shape[2]]
+    vec_extents, unrolled = [], []
+    post_order_visit(sched.body, lambda x: (
+        vec_extents if x.kind == ForKind.VECTORIZED else unrolled).append(x.extent.value)
+        if isinstance(x, For) else None)
+    assert x_tile in unrolled
     assert (x_tile in vec_extents) == (x_tile >= 8)
