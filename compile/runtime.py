@@ -14,10 +14,11 @@ and bundled by many wheels); there is no home-made fallback pool. :func:`load` f
 (``ONNXTUNE_LIBGOMP``, a copy already mapped into the process, the system linker's, the
 usual lib directories, then ``*.libs/libgomp*.so*`` bundled in site-packages) and loads
 it permanently; if none exists, building code with a parallel region raises a
-RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is set to 0
-(unless the user set it or ``OMP_WAIT_POLICY``): idle workers sleep at once, because on a
-shared, busy machine spinning workers made parallel kernels 30x slower; waking one costs
-a few microseconds per region.
+RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is set to
+200 (unless the user set it or ``OMP_WAIT_POLICY``): an idle worker spins only a few
+microseconds before it sleeps. Long spins made parallel kernels 30x slower on a shared,
+busy machine; no spin at all costs a sleeping worker's wake-up (12-14 us per region on
+this VM) on every region.
 
 Thread count: the launch emitted by :func:`emit_parallel_launch` reads the process
 global ``onnxtune_num_threads`` (set by :func:`set_num_threads`, initially
@@ -137,16 +138,22 @@ def find_libgomp() -> str | None:
     return next((p for p in candidates() if _loadable(p)), None)
 
 
+#: GOMP_SPINCOUNT set before libgomp loads, unless the user chose a wait policy
+DEFAULT_SPINCOUNT = 200
+
+
 def _configure_env() -> None:
     """Runtime settings libgomp reads once, when it is loaded."""
     env = os.environ
     if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
-        # idle workers sleep at once (passive waiting). Measured at load ~4 on 2 cores,
-        # resnet18 (64x64) at 2 threads: spin 0 -> 12.5 ms, 1e4 -> 31.6 ms, 2e5 -> 388 ms,
-        # 3e6 -> 464 ms (1 thread: 10.5 ms): spinning workers steal the cores the other
-        # thread needs. An empty 2-thread region still launches in ~8 us; a quiet machine
-        # can set GOMP_SPINCOUNT itself to trade CPU for ~1 us launches.
-        env["GOMP_SPINCOUNT"] = "0"
+        # a short spin, then sleep. Measured at load ~4 on 2 cores, resnet18 (64x64) at 2
+        # threads: spin 0 -> 12.5 ms, 1e4 -> 31.6 ms, 2e5 -> 388 ms, 3e6 -> 464 ms (1 thread:
+        # 10.5 ms): long spins steal the cores the other thread needs. An empty 2-thread
+        # region back to back (benchmarks/issue3_figures.py (b), quiet): spin 0 -> 12-14 us,
+        # 200 -> 1.0-1.2 us, 1000 -> 1.0 us. 200 spins bound the waste to a few us per
+        # region and worker; resnet18 at 224 showed no difference beyond noise (quiet and
+        # with two busy processes).
+        env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
     n = _env_threads()
     if n and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(n)
