@@ -9,9 +9,10 @@ bundled builders (resnet18, resnet50, mobilenet_v2, bert_encoder). Each is compi
 ``onnxtune.compile_model(model)`` (no tuning database: default schedules), checked against
 onnxruntime on a random input (every output, logits included: max |diff| <= 1e-4 * max|ref|
 + 1e-5), then both are timed. onnxruntime runs with ``intra_op_num_threads`` = the target's
-cores. The two are timed in alternating blocks of about 0.25 s (each
-block starts with one untimed run) for about ``--seconds`` per model, and the medians are
-compared: on a shared machine the load then hits both alike. The header prints the load average (``/proc/loadavg``); with a load above
+cores. The two are timed in alternating blocks of about 0.25 s (each block starts with
+one untimed run) for about ``--seconds`` per model, and the medians are compared: on a
+shared machine the load then hits both alike. The header prints the load average
+(``/proc/loadavg``); with a load above
 the core count, absolute times are inflated and the ratios are noisier (our parallel regions
 end in a barrier that waits for a descheduled thread, so an oversubscribed machine costs us
 more than onnxruntime; ``OMP_WAIT_POLICY=passive`` helps there, spinning helps when idle).
@@ -44,8 +45,8 @@ def load_average() -> str:
         return "n/a"
 
 
-def interleaved_medians(fa, fb, seconds: float, min_runs: int = 5,
-                        max_runs: int = 500, block_seconds: float = 0.25) -> tuple[float, float, int]:
+def interleaved_medians(fa, fb, seconds: float, min_runs: int = 5, max_runs: int = 500,
+                        block_seconds: float = 0.25) -> tuple[float, float, int]:
     """Median seconds of ``fa()`` and ``fb()``, timed in alternating blocks until
     ``seconds`` have passed and each ran at least ``min_runs`` times.
 
