@@ -62,31 +62,17 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return med, s[0]
 
 
-BLAS_SETTLE_S = 0.25
-
-
 def matmul_figures(threads: int, repeat: int, n: int) -> dict:
     import numpy as np
 
-    from onnxtune.compile import build, runtime
+    from onnxtune.compile import runtime
     from onnxtune.tir import testing
 
     bench = _load("matmul")
     func, _ = testing.matmul(n, n, n)
     sch = bench.schedule_matmul(func)
-    t0 = time.perf_counter()
-    mod = build(sch.mod["main"])
-    build_s = time.perf_counter() - t0
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    c = np.empty((n, n), np.float32)
     runtime.set_num_threads(threads)
-    mod["main"](a, b, c)
-    want = a @ b
-    err = float(np.abs(c - want).max() / np.abs(want).max())
-    if err > 1e-4:
-        raise SystemExit(f"matmul: wrong result, max relative error {err:.2e}")
+    mod, a, b, c, build_s, err = bench.build_checked(sch, n)
     ev = mod.time_evaluator("main", number=1, repeat=1)
     ref = np.empty_like(c)
     ours, theirs, ours1 = [], [], []
@@ -98,10 +84,7 @@ def matmul_figures(threads: int, repeat: int, n: int) -> dict:
         t0 = time.perf_counter()
         np.matmul(a, b, out=ref)
         theirs.append(time.perf_counter() - t0)
-        # OpenBLAS's worker threads busy-wait for ~0.1 s after a call; on 2 cores they
-        # would steal the CPU from the next measured run of ours (it measured 90 instead
-        # of 176 GFLOPS). Let them go to sleep first.
-        time.sleep(BLAS_SETTLE_S)
+        time.sleep(bench.BLAS_SETTLE_S)  # OpenBLAS's threads spin after a call
     runtime.set_num_threads(threads)
     flop = 2.0 * n ** 3
     (mo, bo), (mt, bt), (m1, b1) = _stats(ours), _stats(theirs), _stats(ours1)

@@ -65,6 +65,34 @@ def schedule_matmul(func, mr: int = 8, nr: int = 32, mc: int = 64, nc: int = 128
     return sch
 
 
+#: seconds to let OpenBLAS's worker threads fall asleep after a call: they busy-wait for
+#: ~0.1 s, and on 2 cores would steal the CPU from our next timed run (measured: 90 instead
+#: of 176 GFLOPS)
+BLAS_SETTLE_S = 0.25
+
+
+def build_checked(sch, n: int):
+    """Build the scheduled ``n``³ matmul, run it once on random inputs and check it against
+    numpy: (module, a, b, c, build seconds, max relative error); exits on a wrong result."""
+    import numpy as np
+
+    from onnxtune.compile import build
+
+    t0 = time.perf_counter()
+    mod = build(sch.mod["main"])
+    build_s = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    mod["main"](a, b, c)
+    want = a @ b
+    err = float(np.abs(c - want).max() / np.abs(want).max())
+    if err > 1e-4:
+        raise SystemExit(f"matmul: wrong result, max relative error {err:.2e}")
+    return mod, a, b, c, build_s, err
+
+
 def _seconds(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -90,7 +118,7 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
     import numpy as np  # after the thread count is in the environment (BLAS reads it once)
 
-    from onnxtune.compile import build, runtime
+    from onnxtune.compile import runtime
     from onnxtune.tir import testing
 
     n = args.n
@@ -100,27 +128,14 @@ def main() -> None:
                           args.pack_a)
     if args.show:
         sch.show()
-    t0 = time.perf_counter()
-    mod = build(sch.mod["main"])
-    build_s = time.perf_counter() - t0
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    c = np.empty((n, n), np.float32)
-    mod["main"](a, b, c)
-    want = a @ b
-    err = float(np.abs(c - want).max() / np.abs(want).max())
-    if err > 1e-4:
-        raise SystemExit(f"wrong result: max relative error {err:.2e}")
+    mod, a, b, c, build_s, err = build_checked(sch, n)
     ev = mod.time_evaluator("main", number=1, repeat=1)
     ours, theirs = [], []
     ref_out = np.empty_like(c)
     for _ in range(args.repeat):  # interleaved, so load from elsewhere hits both
         ours.append(ev(a, b, c).mean)
         theirs.append(_seconds(lambda: np.matmul(a, b, out=ref_out)))
-        # OpenBLAS's worker threads busy-wait for ~0.1 s after a call; on 2 cores they
-        # would steal the CPU from our next run (measured: 90 instead of 176 GFLOPS).
-        time.sleep(0.25)
+        time.sleep(BLAS_SETTLE_S)
     flop = 2.0 * n ** 3
     g_ours = flop / float(np.median(ours)) / 1e9
     g_np = flop / float(np.median(theirs)) / 1e9
