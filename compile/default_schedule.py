@@ -79,6 +79,58 @@ CHANNEL_CHUNKS = 1
 VECTOR_EPILOGUE = True
 #: packed tiles of pointwise reductions hold half the points and two channel vectors
 POINTWISE_HALF_TILE = True
+#: a packed tile holds at most this many vectors of output channels
+PACKED_VECTORS_MAX = 4
+#: a tile vectorized along the output's last axis holds at most this many full vectors
+TILE_VECTORS_MAX = 2
+#: a packed tile's channel blocks run innermost of its outer loops (each input tile reused
+#: by every channel block): None decides by SMALL_WEIGHT_BYTES and LARGE_INPUT_BYTES,
+#: True / False force it
+CHANNELS_INNER: bool | None = None
+
+#: the module constants one call may override through ``knobs`` (see
+#: :func:`default_schedule_of`), with the types they take
+KNOBS: dict[str, tuple[type, ...]] = {
+    "MIN_PARALLEL_ELEMENTS": (int,),
+    "MIN_PARALLEL_WORK": (int,),
+    "REGISTER_BUDGET": (int,),
+    "SMALL_WEIGHT_BYTES": (int,),
+    "LARGE_INPUT_BYTES": (int,),
+    "WEIGHT_BLOCK_BYTES": (int,),
+    "CHUNKS_PER_THREAD": (int,),
+    "STAGE_INPUT": (bool,),
+    "DEINTERLEAVE": (bool,),
+    "CHANNEL_CHUNKS": (int,),
+    "VECTOR_EPILOGUE": (bool,),
+    "POINTWISE_HALF_TILE": (bool,),
+    "PACKED_VECTORS_MAX": (int,),
+    "TILE_VECTORS_MAX": (int,),
+    "CHANNELS_INNER": (bool, type(None)),
+}
+#: smallest value of each integer knob
+_KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
+             "TILE_VECTORS_MAX": 1}
+
+
+def resolve_knobs(knobs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every knob's value: the module constant (read now), overridden by ``knobs``.
+    Raises ValueError naming an unknown knob or a value of the wrong type or range."""
+    consts = globals()
+    out = {name: consts[name] for name in KNOBS}
+    for name, value in (knobs or {}).items():
+        if name not in KNOBS:
+            raise ValueError(f"default_schedule: unknown knob {name!r}; expected one of "
+                             f"{sorted(KNOBS)}")
+        types = KNOBS[name]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise ValueError(f"default_schedule: knob {name} must be "
+                             f"{' or '.join(t.__name__ for t in types)}, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                value < _KNOB_MIN.get(name, 0):
+            raise ValueError(f"default_schedule: knob {name} must be >= "
+                             f"{_KNOB_MIN.get(name, 0)}, got {value}")
+        out[name] = value
+    return out
 
 
 def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
@@ -91,16 +143,83 @@ def default_schedule(func: PrimFunc, target: Any = None) -> PrimFunc:
     return default_schedule_of(func, tgt).func
 
 
-def default_schedule_of(func: PrimFunc, target: Any = None) -> Schedule:
+def default_schedule_of(func: PrimFunc, target: Any = None,
+                        knobs: dict[str, Any] | None = None) -> Schedule:
     """The :class:`Schedule` (with its trace) that :func:`default_schedule` applies: the
-    tuner measures it as every task's first candidate."""
+    tuner measures it as every task's first candidate. ``knobs`` overrides module
+    constants for this call (names in :data:`KNOBS`, e.g. ``{"REGISTER_BUDGET": 24}``);
+    None gives the default schedule."""
     from .target import Target
 
     tgt = Target("llvm") if target is None else (
         target if isinstance(target, Target) else Target(target))
-    planner = _Planner(Schedule(func), tgt)
+    planner = _Planner(Schedule(func), tgt, knobs)
     planner.run()
     return planner.sch
+
+
+#: the knob settings :func:`default_schedule_variants` tries, after the default, most
+#: promising first (register tiles sized for AVX-512's 32 registers, other loop orders and
+#: staging choices, parallel grain, weight blocking)
+VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
+    {"REGISTER_BUDGET": 30},
+    {"REGISTER_BUDGET": 24},
+    {"POINTWISE_HALF_TILE": False},
+    {"REGISTER_BUDGET": 30, "POINTWISE_HALF_TILE": False},
+    {"CHANNELS_INNER": True},
+    {"CHANNELS_INNER": False},
+    {"REGISTER_BUDGET": 12},
+    {"PACKED_VECTORS_MAX": 2},
+    {"PACKED_VECTORS_MAX": 1},
+    {"REGISTER_BUDGET": 30, "PACKED_VECTORS_MAX": 2},
+    {"STAGE_INPUT": False},
+    {"WEIGHT_BLOCK_BYTES": 8 * 1024},
+    {"WEIGHT_BLOCK_BYTES": 32 * 1024},
+    {"WEIGHT_BLOCK_BYTES": 1 << 40},
+    {"CHUNKS_PER_THREAD": 1},
+    {"CHUNKS_PER_THREAD": 16},
+    {"CHANNEL_CHUNKS": 0},
+    {"CHANNEL_CHUNKS": 2},
+    {"VECTOR_EPILOGUE": False},
+    {"TILE_VECTORS_MAX": 4},
+    {"TILE_VECTORS_MAX": 1},
+    {"DEINTERLEAVE": False},
+    {"REGISTER_BUDGET": 24, "CHANNELS_INNER": True},
+    {"REGISTER_BUDGET": 30, "CHANNELS_INNER": True},
+)
+
+
+def default_schedule_variants(func: PrimFunc, target: Any = None, limit: int = 16,
+                              grid: Any = None) -> list[Schedule]:
+    """The distinct schedules (by structural hash of the scheduled module) that
+    :func:`default_schedule_of` makes over the knob settings ``grid`` (default
+    :data:`VARIANT_KNOBS`), the default schedule first, at most ``limit`` of them. Each is
+    a plain Schedule whose trace has no sampling instruction; every one computes exactly
+    what ``func`` computes (the planner only applies semantics-preserving primitives). A
+    setting the planner rejects is skipped."""
+    from onnxtune.tir.structural import module_hash
+
+    if limit < 1:
+        raise ValueError(f"default_schedule_variants: limit must be >= 1, got {limit}")
+    settings = [None, *(VARIANT_KNOBS if grid is None else grid)]
+    out: list[Schedule] = []
+    seen: set[int] = set()
+    for knobs in settings:
+        if len(out) >= limit:
+            break
+        try:
+            sch = default_schedule_of(func, target, knobs)
+        except (ScheduleError, ValueError, NotImplementedError) as err:
+            if knobs is None:
+                raise
+            log.debug("default_schedule_variants: knobs %s skipped: %s", knobs, err)
+            continue
+        h = module_hash(sch.mod, "structural")
+        if h in seen:
+            continue
+        seen.add(h)
+        out.append(sch)
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -184,11 +303,16 @@ def _divisor_at_most(n: int, cap: int) -> int:
 
 
 class _Planner:
-    def __init__(self, sch: Schedule, target: Any):
+    def __init__(self, sch: Schedule, target: Any, knobs: dict[str, Any] | None = None):
         self.sch = sch
         self.target = target
         self.threads = max(1, int(getattr(target, "num_cores", 1) or 1))
         self.done: set[str] = set()
+        self.knobs = resolve_knobs(knobs)
+
+    def k(self, name: str) -> Any:
+        """The value of knob ``name`` for this plan."""
+        return self.knobs[name]
 
     # -- helpers --------------------------------------------------------------------------
     def attempt(self, what: str, fn: Callable[[Schedule], Any]) -> Any:
@@ -307,7 +431,7 @@ class _Planner:
                     if ext >= lanes:
                         _, v = s.split(inner, [None, lanes])
                         s.vectorize(v)
-            if self.threads > 1 and rows > 1 and work >= MIN_PARALLEL_ELEMENTS:
+            if self.threads > 1 and rows > 1 and work >= self.k("MIN_PARALLEL_ELEMENTS"):
                 s.parallel(s.fuse(*loops[:-1]) if len(loops) > 2 else loops[0])
 
         if self.attempt("row fusion", go):
@@ -360,7 +484,8 @@ class _Planner:
         if spatial_total < 2 * lanes:
             return False
         vpos = self._vector_axis(f)
-        parallel = spatial_total * red_total >= MIN_PARALLEL_WORK and self.threads > 1
+        parallel = (spatial_total * red_total >= self.k("MIN_PARALLEL_WORK")
+                    and self.threads > 1)
         if vpos is None or f.spatial[vpos][1] % lanes:
             packed = self._packed_axis(f, lanes)
             if packed is not None:
@@ -380,19 +505,21 @@ class _Planner:
             if not v:
                 v = vext if vext < lanes else lanes
         nvec = -(-vext // v)
-        u = _divisor_at_most(nvec, 2 if v == lanes else 8) if vext % v == 0 else 1
+        budget = self.k("REGISTER_BUDGET")
+        u = _divisor_at_most(nvec, self.k("TILE_VECTORS_MAX") if v == lanes else 8) \
+            if vext % v == 0 else 1
         rpos = self._register_axis(f, vpos)
         r = 1
         if rpos is not None:
-            r = _divisor_at_most(f.spatial[rpos][1], max(1, REGISTER_BUDGET // u))
+            r = _divisor_at_most(f.spatial[rpos][1], max(1, budget // u))
             if u == 1 and vext % v == 0 and nvec > 1 and self._unit_stride(f, vpos):
                 # no small divisor of the vector count (112 = 7 x 16): more vectors per
                 # tile when that feeds more multiply-adds per load (u loads, r broadcasts)
                 rext = f.spatial[rpos][1]
                 best = (self._fmas_per_load(f, vpos, rpos, 1, r), 1, r)
-                for u2 in range(2, min(nvec, REGISTER_BUDGET // 2) + 1):
+                for u2 in range(2, min(nvec, budget // 2) + 1):
                     if nvec % u2 == 0:
-                        r2 = _divisor_at_most(rext, REGISTER_BUDGET // u2)
+                        r2 = _divisor_at_most(rext, budget // u2)
                         best = max(best, (self._fmas_per_load(f, vpos, rpos, u2, r2), u2, r2))
                 _, u, r = best
         out = self.attempt(
@@ -421,14 +548,15 @@ class _Planner:
             k = _coef(ld.indices[-1], vvar) if ld.indices else 0
             if k in (0, 1):
                 continue
-            if (k is None or not DEINTERLEAVE or ld.buffer in params or not 2 <= k <= 4
+            if (k is None or not self.k("DEINTERLEAVE") or ld.buffer in params
+                    or not 2 <= k <= 4
                     or rpos is None or _uses(ld, f.spatial[rpos][0])):
                 return False
         return True
 
     def _tile(self, s: Schedule, f: _Facts, vpos: int, v: int, u: int, rpos: int | None,
               r: int, parallel: bool) -> str:
-        if DEINTERLEAVE and rpos is not None:
+        if self.k("DEINTERLEAVE") and rpos is not None:
             _deinterleave(s, f, f.spatial[vpos][0], f.spatial[rpos][0])
         blk = s.get_block(f.name)
         loops = s.get_loops(blk)
@@ -474,7 +602,7 @@ class _Planner:
         if epilogue is not None:
             _vectorize_inner(s, epilogue, v)
         if parallel and outer:
-            _parallel_prefix(s, outer, self.threads)
+            _parallel_prefix(s, outer, self.threads, self.k("CHUNKS_PER_THREAD"))
         if rd:  # last: parallel and vectorize want the reduction block whole
             init = s.decompose_reduction(blk, rd[0])
             _vectorize_inner(s, init, v)
@@ -541,8 +669,9 @@ class _Planner:
         ns = len(f.spatial)
         sp, rd = loops[:ns], loops[ns:]
         # register tile over the other spatial axes, innermost first
-        budget = REGISTER_BUDGET - 2
-        if (POINTWISE_HALF_TILE and _pointwise(f, widx) and f.spatial[-1][1] <= 2 * budget
+        regs = self.k("REGISTER_BUDGET")
+        budget = regs - 2
+        if (self.k("POINTWISE_HALF_TILE") and _pointwise(f, widx) and f.spatial[-1][1] <= 2 * budget
                 and 4 * _divisor_at_most(f.spatial[-1][1], budget // 2) >= budget):
             # no window along the output (a 1x1 convolution) and rows of at most two
             # tiles: half the points, two channel vectors — fewer loads per multiply-add.
@@ -556,7 +685,7 @@ class _Planner:
             factors[k] = _divisor_at_most(f.spatial[k][1], max(1, budget))
             budget //= factors[k]
         nvec = f.spatial[fpos][1] // V
-        fu = _divisor_at_most(nvec, max(1, min(4, (REGISTER_BUDGET - 2) // max(
+        fu = _divisor_at_most(nvec, max(1, min(self.k("PACKED_VECTORS_MAX"), (regs - 2) // max(
             1, _prod(factors)))))
         outer, inner, outer_ext, outer_pos = [], [], [], []
         for k, lp in enumerate(sp):
@@ -588,8 +717,11 @@ class _Planner:
         wbuf = f.block.reads[widx].buffer
         others = max([nbytes(r.buffer) for r in f.block.reads
                       if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
-        if (nbytes(wbuf) <= SMALL_WEIGHT_BYTES and others > LARGE_INPUT_BYTES
-                and len(outer) > 1):
+        large_input = others > self.k("LARGE_INPUT_BYTES")
+        channels_inner = self.k("CHANNELS_INNER")
+        if channels_inner is None:
+            channels_inner = nbytes(wbuf) <= self.k("SMALL_WEIGHT_BYTES") and large_input
+        if channels_inner and len(outer) > 1:
             k = outer.index(fouter)
             outer.append(outer.pop(k))
             outer_ext.append(outer_ext.pop(k))
@@ -599,16 +731,16 @@ class _Planner:
         for e in outer_ext:
             npar += 1
             prod *= e
-            if prod >= self.threads * CHUNKS_PER_THREAD:
+            if prod >= self.threads * self.k("CHUNKS_PER_THREAD"):
                 break
         stage_row = None
-        if CHANNEL_CHUNKS and STAGE_INPUT and fouter in outer[:npar] and len(outer) > 1 \
-                and others > LARGE_INPUT_BYTES:
+        if self.k("CHANNEL_CHUNKS") and self.k("STAGE_INPUT") and fouter in outer[:npar] \
+                and len(outer) > 1 and large_input:
             # channel blocks in parallel (a large weight): a few chunks of them, each running
             # over the rows, every row staged once and used by all the chunk's blocks
             k = outer.index(fouter)
             nb = outer_ext[k]
-            chunks = next((c for c in range(self.threads * CHANNEL_CHUNKS, nb)
+            chunks = next((c for c in range(self.threads * self.k("CHANNEL_CHUNKS"), nb)
                            if nb % c == 0), None)
             rows = [lp for lp, pos in zip(outer, outer_pos, strict=True) if pos == ns - 2]
             if chunks is not None and rows:
@@ -624,10 +756,10 @@ class _Planner:
         item = max(1, dt.itemsize(f.out_dtype))
         red_total = _prod([e for _, e in f.reduce])
         if (rd and npar < len(outer) and stage_row is None
-                and red_total * fu * V * item > WEIGHT_BLOCK_BYTES):
+                and red_total * fu * V * item > self.k("WEIGHT_BLOCK_BYTES")):
             first = f.reduce[0][1]
             per = (red_total // first) * fu * V * item
-            b = _divisor_at_most(first, max(1, WEIGHT_BLOCK_BYTES // per))
+            b = _divisor_at_most(first, max(1, self.k("WEIGHT_BLOCK_BYTES") // per))
             if b < first:
                 ro, ri = s.split(rd[0], [None, b])
                 red_outer, rd = [ro], [ri, *rd[1:]]
@@ -639,7 +771,7 @@ class _Planner:
             anchor = outer[-1] if outer else None
         if epilogue is not None and anchor is not None:
             s.reverse_compute_at(epilogue, anchor)
-            if VECTOR_EPILOGUE and _reads_along_last_axis(s, epilogue):
+            if self.k("VECTOR_EPILOGUE") and _reads_along_last_axis(s, epilogue):
                 # the epilogue reads another tensor along the output's contiguous axis (a
                 # residual): vectorized along it, that load and the store are contiguous
                 # and only the accumulator read is a gather — cheaper than all scalar
@@ -661,12 +793,13 @@ class _Planner:
             s.parallel(wl[0])
         par_loop = None
         if parallel and outer:
-            par_loop = _parallel_prefix(s, outer[:npar], self.threads)
+            par_loop = _parallel_prefix(s, outer[:npar], self.threads,
+                                        self.k("CHUNKS_PER_THREAD"))
         stage_at = par_loop if par_loop is not None else (outer[npar - 1] if outer else None)
         if stage_row is not None:
             stage_at = stage_row
         # staged only where every channel block reuses it (not re-copied per block)
-        if STAGE_INPUT and stage_at is not None and fouter not in outer[:npar]:
+        if self.k("STAGE_INPUT") and stage_at is not None and fouter not in outer[:npar]:
             self._stage_input(s, blk, s.get(wb).writes[0].buffer, out_buf, stage_at, V)
         if red_outer or rd:
             s.decompose_reduction(blk, (red_outer or rd)[0])
@@ -712,7 +845,7 @@ class _Planner:
         work = total
         for _, e in f.reduce:
             work *= e
-        parallel = self.threads > 1 and total > 1 and work >= MIN_PARALLEL_WORK
+        parallel = self.threads > 1 and total > 1 and work >= self.k("MIN_PARALLEL_WORK")
         lanes = self.lanes(f.out_dtype)
 
         def go(s: Schedule, vectorize: bool) -> None:
@@ -723,7 +856,8 @@ class _Planner:
                     target = got[0]
                     s.vectorize(s.get_loops(target)[-1])
             if parallel:
-                _parallel_prefix(s, s.get_loops(target)[:len(f.spatial)], self.threads)
+                _parallel_prefix(s, s.get_loops(target)[:len(f.spatial)], self.threads,
+                                 self.k("CHUNKS_PER_THREAD"))
 
         if self._contiguous_reduction(f) and self.attempt(
                 f"vectorized reduction {f.name}", lambda s: go(s, True)):
@@ -755,7 +889,7 @@ class _Planner:
             return
         lanes = self.lanes(f.out_dtype)
         contiguous = bool(f.out_indices) and f.out_indices[-1] is f.spatial[-1][0]
-        par = self.threads > 1 and total >= MIN_PARALLEL_ELEMENTS
+        par = self.threads > 1 and total >= self.k("MIN_PARALLEL_ELEMENTS")
         inner_ext = f.spatial[-1][1]
 
         def go(s: Schedule) -> None:
@@ -904,9 +1038,11 @@ def _vectorize_inner(s: Schedule, blk, v: int) -> None:
         s.vectorize(i)
 
 
-def _parallel_prefix(s: Schedule, loops: list, threads: int):
-    """Fuse the leading loops until there are enough iterations for every thread, then
-    mark the fused loop parallel. Returns the parallel loop (None if none)."""
+def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int | None = None):
+    """Fuse the leading loops until there are enough iterations for every thread
+    (``chunks`` each, CHUNKS_PER_THREAD by default), then mark the fused loop parallel.
+    Returns the parallel loop (None if none)."""
+    chunks = CHUNKS_PER_THREAD if chunks is None else chunks
     take, prod = [], 1
     for lp in loops:
         ext = _const(s.get(lp).extent) or 1
@@ -914,7 +1050,7 @@ def _parallel_prefix(s: Schedule, loops: list, threads: int):
             continue  # fusing a unit loop in adds nothing but a `fused % n` to every index
         take.append(lp)
         prod *= ext
-        if prod >= threads * CHUNKS_PER_THREAD:
+        if prod >= threads * chunks:
             break
     if prod < 2:
         return None
