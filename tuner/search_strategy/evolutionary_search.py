@@ -17,6 +17,10 @@ Each round (TVM's algorithm, same parameters):
 
 Every candidate is post-processed; one a postprocessor rejects is discarded.
 
+Design spaces without sampling instructions (fixed programs, e.g. the default schedule's
+variants) are not drawn at random: each is replayed once, joins every initial population,
+and is measured, ahead of the other picks, in the first rounds until all are measured.
+
 One departure from TVM, on by default (``skip_uninformed=False`` turns it off): while the
 cost model's scores are random (no model, a RandomModel, or a learned model still in its
 warm-up), evolution guided by them would be a random walk costing thousands of replays,
@@ -40,6 +44,7 @@ from .search_strategy import (
     MeasureCandidate,
     SearchStrategy,
     design_space_trace,
+    is_fixed_trace,
     make_candidate,
     module_key,
     try_replay,
@@ -61,6 +66,8 @@ class _State:
     max_trials: int
     per_iter: int
     traces: list[Any]
+    #: the design spaces that are one program each (no sampling instruction)
+    fixed: list[Any]
     database: Any
     cost_model: Any
     workload: Any
@@ -72,6 +79,8 @@ class _State:
     cache: OrderedDict[str, _Member | None] = field(default_factory=OrderedDict)
     replays: int = 0
     cache_hits: int = 0
+    #: the fixed programs (replayed once), None until the first round
+    fixed_members: list[_Member] | None = None
 
 
 def _trace_key(trace: Any) -> str:
@@ -134,9 +143,11 @@ class EvolutionarySearch(SearchStrategy):
             raise ValueError("EvolutionarySearch.pre_tuning called twice without post_tuning")
         self._check_pre_tuning_args(max_trials, num_trials_per_iter, design_spaces)
         workload = database.commit_workload(ctx.mod) if database is not None else None
+        traces = [design_space_trace(s) for s in design_spaces]
+        fixed = [t for t in traces if is_fixed_trace(t)]
         st = _State(max_trials, num_trials_per_iter,
-                    [design_space_trace(s) for s in design_spaces], database, cost_model,
-                    workload, st=0, ed=num_trials_per_iter)
+                    [t for t in traces if not is_fixed_trace(t)], fixed, database,
+                    cost_model, workload, st=0, ed=num_trials_per_iter)
         self._state = st
         st.measured = self._measured_keys()
 
@@ -165,31 +176,47 @@ class EvolutionarySearch(SearchStrategy):
         pop = self.population_size
         t0, n0, h0 = time.perf_counter(), st.replays, st.cache_hits
         informed = not self.skip_uninformed or self._model_is_informed()
+        fixed = self._fixed_members()
+        new_fixed = [m for m in fixed if m.key not in st.measured]
+        fixed_picks = []
+        for m in new_fixed[:sample_num]:  # fixed programs first, each measured once
+            st.measured.add(m.key)
+            fixed_picks.append(m)
+        sample_num -= len(fixed_picks)
+        if not st.traces:  # only fixed programs: nothing to sample or evolve
+            if not fixed_picks:
+                return None
+            self._log("info", "evolutionary search: picked %d fixed design spaces",
+                      len(fixed_picks))
+            return [make_candidate(m.sch) for m in fixed_picks]
         if informed:
             measured = self._pick_best_from_database(int(pop * self.init_measured_ratio))
-            unmeasured = self._sample_init_population(pop - len(measured))
+            unmeasured = self._sample_init_population(max(1, pop - len(measured) - len(fixed)))
         else:  # random scores cannot guide evolution: draw the batch from random samples
             measured = []
             unmeasured = self._sample_init_population(
                 min(pop, max(self.init_min_unmeasured, 2 * sample_num)))
         t1 = time.perf_counter()
-        if len(unmeasured) < self.init_min_unmeasured:
+        if len(unmeasured) < self.init_min_unmeasured and not fixed_picks:
             self._log("warning", "only %d random samples of the design space are valid "
                       "(init_min_unmeasured=%d): the search stops", len(unmeasured),
                       self.init_min_unmeasured)
             return None
-        if not measured and not unmeasured:
+        if not measured and not unmeasured and not fixed_picks:
             return None
-        if informed:
-            bests = self._evolve_with_cost_model(measured + unmeasured, sample_num)
+        picks: list[_Member] = []
+        if sample_num > 0 and informed:
+            bests = self._evolve_with_cost_model(measured + fixed + unmeasured, sample_num)
             picks = self._pick_with_eps_greedy(unmeasured, bests, sample_num)
-        else:
+        elif sample_num > 0:
             picks = self._pick_with_eps_greedy(unmeasured, [], sample_num)
-        self._log("info", "evolutionary search: population %d measured + %d sampled in %.1f s; "
-                  "%s in %.1f s; %d replays, %d cache hits; picked %d", len(measured),
-                  len(unmeasured), t1 - t0,
+        picks = fixed_picks + picks
+        self._log("info", "evolutionary search: population %d measured + %d fixed + %d sampled "
+                  "in %.1f s; %s in %.1f s; %d replays, %d cache hits; picked %d (%d fixed)",
+                  len(measured), len(fixed), len(unmeasured), t1 - t0,
                   "evolved" if informed else "cost model not trained yet: no evolution",
-                  time.perf_counter() - t1, st.replays - n0, st.cache_hits - h0, len(picks))
+                  time.perf_counter() - t1, st.replays - n0, st.cache_hits - h0, len(picks),
+                  len(fixed_picks))
         if not picks:
             st.num_empty_iters += 1
             if st.num_empty_iters >= self.num_empty_iters_before_early_stop:
@@ -229,6 +256,23 @@ class EvolutionarySearch(SearchStrategy):
             while len(st.cache) > 8 * self.population_size:
                 st.cache.popitem(last=False)
         return m
+
+    def _fixed_members(self) -> list[_Member]:
+        """The programs of the fixed design spaces (replayed and post-processed once; one
+        a postprocessor rejects is left out), distinct."""
+        st = self._state
+        if st.fixed_members is None:
+            seen: set[int] = set()
+            st.fixed_members = []
+            for trace in st.fixed:
+                m = self._replay(trace, resample=False)
+                if m is None:
+                    self._log("warning", "a fixed design space failed its replay or a "
+                              "postprocessor: left out")
+                elif m.key not in seen:
+                    seen.add(m.key)
+                    st.fixed_members.append(m)
+        return st.fixed_members
 
     def _measured_keys(self) -> set[int]:
         """Hashes of the programs the database already measured for this workload (a

@@ -123,6 +123,19 @@ def design_space_trace(sch: Any) -> Any:
     return trace.simplified(remove_postproc=True) if hasattr(trace, "simplified") else trace
 
 
+def is_fixed_trace(trace: Any) -> bool:
+    """True when ``trace`` holds no sampling instruction: replaying it always makes the
+    same program (a design space that is one program, e.g. a default-schedule variant)."""
+    from onnxtune.tir.schedule.instruction import (
+        SAMPLE_CATEGORICAL,
+        SAMPLE_COMPUTE_LOCATION,
+        SAMPLE_PERFECT_TILE,
+    )
+
+    sampling = (SAMPLE_PERFECT_TILE, SAMPLE_CATEGORICAL, SAMPLE_COMPUTE_LOCATION)
+    return not any(inst.kind in sampling for inst in trace.insts)
+
+
 def _resample(inst: Any, inputs: list, attrs: tuple, decision: Any) -> Any:
     return None
 

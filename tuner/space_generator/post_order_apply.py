@@ -25,13 +25,23 @@ class PostOrderApply(SpaceGenerator):
     the remaining blocks. A block a rule removed (inlined) is skipped. A block annotated
     ``schedule_rule`` is left to ApplyCustomRule. The result is the list of schedules,
     whose traces hold the sampling instructions the search re-samples and mutates.
+
+    ``default_variants`` (an onnxtune extension, 0 by default): append up to that many
+    distinct variants of the untuned default schedule (see ``DefaultVariants``), fixed
+    programs the evolutionary search measures in its first rounds.
     """
 
     def __init__(self, f_block_filter: Callable[[Any], bool] | None = None,
                  sch_rules: Any = "from-target", postprocs: Any = "from-target",
-                 mutator_probs: Any = "from-target"):
+                 mutator_probs: Any = "from-target", default_variants: int = 0):
         if f_block_filter is not None and not callable(f_block_filter):
             raise TypeError("PostOrderApply: f_block_filter must be a callable(block) -> bool")
+        if (not isinstance(default_variants, int) or isinstance(default_variants, bool)
+                or default_variants < 0):
+            raise ValueError(f"PostOrderApply: default_variants must be an int >= 0, got "
+                             f"{default_variants!r}")
+        self.default_variants = default_variants
+        self.target: Any = None
         self.f_block_filter = f_block_filter
         self.sch_rules = sch_rules
         self.postprocs = postprocs
@@ -41,6 +51,7 @@ class PostOrderApply(SpaceGenerator):
     def _initialize_with_tune_context(self, context: Any) -> None:
         seed = getattr(context, "rand_state", None)
         self._rand = RandState(None if seed in (None, -1) else seed)
+        self.target = getattr(context, "target", None)
         super()._initialize_with_tune_context(context)
 
     def _rules(self) -> list[Any]:
@@ -79,7 +90,21 @@ class PostOrderApply(SpaceGenerator):
                 applied = rule.apply(s, block)
                 for s2 in reversed(applied):
                     stack.append((s2, n - 1))
+        if self.default_variants:
+            from .default_variants import variant_design_spaces
+
+            result += variant_design_spaces(mod, self.target, self.default_variants)
         return result
+
+
+def post_order_apply_with_default_variants(*args: Any, **kwargs: Any) -> PostOrderApply:
+    """The kind "post-order-apply+default-variants": PostOrderApply whose design spaces
+    end with the default schedule's variants (``default_variants`` defaults to
+    ``DefaultVariants``' limit)."""
+    from .default_variants import DEFAULT_LIMIT
+
+    kwargs.setdefault("default_variants", DEFAULT_LIMIT)
+    return PostOrderApply(*args, **kwargs)
 
 
 def _collect_block_names(func: Any, f_block_filter: Callable[[Any], bool] | None) -> list[str]:

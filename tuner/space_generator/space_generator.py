@@ -42,7 +42,9 @@ class SpaceGenerator:
 
     @staticmethod
     def create(kind: Any = "post-order-apply", *args: Any, **kwargs: Any) -> SpaceGenerator:
-        """Create a space generator: "post-order-apply", "union", or a schedule function."""
+        """Create a space generator: "post-order-apply", "default-variants" (the default
+        schedule's knob variants), "post-order-apply+default-variants" (both), "union",
+        or a schedule function."""
         if callable(kind):
             from .schedule_fn import ScheduleFn
 
@@ -50,6 +52,9 @@ class SpaceGenerator:
         return make(
             {
                 "post-order-apply": ".space_generator.post_order_apply:PostOrderApply",
+                "default-variants": ".space_generator.default_variants:DefaultVariants",
+                "post-order-apply+default-variants":
+                    ".space_generator.post_order_apply:post_order_apply_with_default_variants",
                 "union": ".space_generator.space_generator_union:SpaceGeneratorUnion",
                 "schedule-fn": ".space_generator.schedule_fn:ScheduleFn",
             },
