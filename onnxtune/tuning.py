@@ -333,8 +333,8 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                                       init_min_unmeasured=min(50, pop // 2))
     if max_trials_global > 0 and tasks:
         measure_default_schedules(tasks, database, tgt)
-        contexts, weights = extracted_tasks_to_tune_contexts(tasks, work_dir, "post-order-apply",
-                                                             strategy, seed=seed)
+        contexts, weights = extracted_tasks_to_tune_contexts(
+            tasks, work_dir, "post-order-apply+default-variants", strategy, seed=seed)
         try:
             tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
                        max_trials_global=max_trials_global,
