@@ -43,7 +43,7 @@ def _tune(args: argparse.Namespace) -> int:
                      num_trials_per_iter=args.trials_per_iter,
                      module_equality=args.module_equality, seed=args.seed,
                      progress=not (args.quiet or args.json),
-                     benchmark=not args.no_bench)
+                     benchmark=not args.no_bench, verify_top_k=args.verify_top_k)
     if args.output:
         res.executable.export_library(args.output)
     _emit(args, res.report.to_text() + f"\nreport: {os.path.join(args.work_dir, 'report.html')}",
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=None)
         p.add_argument("--no-bench", action="store_true",
                        help="skip timing against onnxruntime")
+        p.add_argument("--verify-top-k", type=int, default=3,
+                       help="re-measure each task's K best schedules and its default "
+                            "side by side when tuning ends (0: skip; default 3)")
         p.add_argument("-o", "--output", default=None,
                        help="also export the tuned executable to this file")
 

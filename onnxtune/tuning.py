@@ -60,6 +60,9 @@ class TuneReport:
     onnxruntime_ms: float | None = None
     accuracy: dict[str, Any] | None = None
     model_curve: list[tuple[int, float]] = field(default_factory=list)  # (trials, est. ms)
+    # the end-of-tuning verification: schedules re-measured, tasks whose choice changed,
+    # seconds spent (None: not run)
+    verification: dict[str, Any] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -88,6 +91,12 @@ class TuneReport:
         state = " (interrupted)" if self.interrupted else ""
         lines.append(f"trials: {self.trials} in {self.tuning_seconds:.0f} s{state}; kernels: "
                      + ", ".join(f"{v} {k}" for k, v in sorted(self.schedules.items())))
+        if self.verification is not None:
+            v = self.verification
+            lines.append(f"verification: {v['schedules']} leading schedules of {v['tasks']} "
+                         f"tasks re-measured side by side in {v['seconds']:.0f} s; "
+                         f"{v['changed']} tasks changed their choice (best latencies above "
+                         f"are the re-measured ones)")
         if self.ours_ms is not None:
             ort_ms = f"{self.onnxruntime_ms:.3f} ms" if self.onnxruntime_ms else "n/a"
             ratio = f"{self.ratio:.2f}x" if self.ratio is not None else "n/a"
@@ -214,7 +223,10 @@ class _Progress:
         self.stream.flush()
 
 
-def _task_reports(scheduler: Any, tasks: list[Any], database: Any) -> list[TaskReport]:
+def _task_reports(scheduler: Any, tasks: list[Any], database: Any,
+                  verified: bool = False) -> list[TaskReport]:
+    """One row per task; ``verified``: the best latency is the database's first-ranked
+    record (re-measured by the verification) rather than the best single measurement."""
     from onnxtune.tir.analysis import estimate_flops
 
     rows = []
@@ -232,6 +244,10 @@ def _task_reports(scheduler: Any, tasks: list[Any], database: Any) -> list[TaskR
                 if r.is_valid() and r.mean_secs() < lat:
                     lat = r.mean_secs()
                     curve.append((n, lat))
+        if verified and database.has_workload(task.mod):
+            top = database.get_top_k(database.commit_workload(task.mod), 1)
+            if top:
+                lat = top[0].mean_secs()
         ok = math.isfinite(lat) and lat > 0
         rows.append(TaskReport(task.task_name, float(task.weight), float(flop), int(trials),
                                lat * 1e6 if ok else None, flop / lat / 1e9 if ok else None,
@@ -262,7 +278,8 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                cost_model: Any = "xgb", strategy: Any = "evolutionary",
                task_scheduler: str = "gradient", seed: int | None = None,
                post_optimization: bool | int = False, progress: bool | Any = True,
-               report_html: bool = True, population_size: int | None = None) -> TuneResult:
+               report_html: bool = True, population_size: int | None = None,
+               verify_top_k: int = 3) -> TuneResult:
     """Tune ``model_or_path`` (an ONNX ModelProto, a .onnx path or a bundled model name)
     for ``target`` with ``max_trials_global`` measured trials shared by its tasks.
 
@@ -274,6 +291,10 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     ``population_size``: the evolutionary search's population (default: 4 candidates per
     trial of a round, between 64 and 512 — the search is Python, so small budgets use a
     small population).
+    ``verify_top_k``: when tuning ends, each task's ``verify_top_k`` best schedules and its
+    default schedule are re-measured side by side (:func:`~onnxtune.tuner.verify.
+    verify_best_records`), so that one lucky measurement cannot pick the schedule the
+    model is compiled with; 0 skips this (and a Ctrl-C skips it too).
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
@@ -314,7 +335,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     scheduler = TaskScheduler.create(task_scheduler)
     stream = sys.stderr if progress is True else (progress or None)
     bar = _Progress(max_trials_global, stream, os.path.join(work_dir, CURVE_FILE),
-                    already=len(database))
+                    already=sum(database.trials_of(w) for w in database.workloads))
     scheduler.on_progress = bar
     scheduler.quiet = stream is None
     interrupted = False
@@ -350,13 +371,17 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
             if stream is not None:
                 stream.write("\n")
     tuning_seconds = time.perf_counter() - t0
+    verification = None
+    if max_trials_global > 0 and tasks and verify_top_k > 0 and not interrupted:
+        verification = verify_tasks(tasks, database, tgt, verify_top_k, stream)
     stats: dict[str, int] = {}
     executable = compile_relax(database, mod, tgt, stats=stats)
     report = TuneReport(
         str(model_name), str(tgt), work_dir, module_equality,
-        _task_reports(scheduler, tasks, database), getattr(scheduler, "total_trials", 0),
-        tuning_seconds, interrupted, stats, tgt.num_cores,
-        model_curve=_read_curve(os.path.join(work_dir, CURVE_FILE)))
+        _task_reports(scheduler, tasks, database, verification is not None),
+        getattr(scheduler, "total_trials", 0), tuning_seconds, interrupted, stats,
+        tgt.num_cores, model_curve=_read_curve(os.path.join(work_dir, CURVE_FILE)),
+        verification=verification)
     if validate or benchmark:
         from .session import InferenceSession
 
@@ -370,6 +395,39 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
             report.onnxruntime_ms = median_seconds(lambda: ort_sess.run(None, feed)) * 1e3
     write_report(report, work_dir, html=report_html)
     return TuneResult(database, executable, tasks, report)
+
+
+def verify_tasks(tasks: list[Any], database: Any, target: Any, top_k: int,
+                 stream: Any = None) -> dict[str, Any]:
+    """Re-measure each task's ``top_k`` best schedules and its default schedule side by side
+    (see :mod:`onnxtune.tuner.verify`); a summary for the report."""
+    from onnxtune.compile.default_schedule import default_schedule_of
+    from onnxtune.tuner.verify import verify_best_records
+
+    t0 = time.perf_counter()
+    if stream is not None:
+        stream.write(f"verifying the best schedules of {len(tasks)} tasks ...")
+        stream.flush()
+    extra: dict[int, list[Any]] = {}
+    for k, t in enumerate(tasks):
+        try:
+            extra[k] = [default_schedule_of(t.mod["main"], target)]
+        except Exception as e:  # noqa: BLE001 - the tuned records are still verified
+            logger.warning("no default schedule for task %s: %s", t.task_name, e)
+    try:
+        results = verify_best_records(database, [t.mod for t in tasks], target,
+                                      top_k=top_k, extra=extra)
+    except KeyboardInterrupt:
+        logger.warning("verification interrupted: compiling from the records so far")
+        results = []
+    seconds = time.perf_counter() - t0
+    changed = sum(r.changed for r in results)
+    if stream is not None:
+        stream.write(f" {changed} of {len(results)} tasks changed their choice "
+                     f"({seconds:.0f} s)\n")
+    return {"tasks": len(results), "schedules": sum(r.measured for r in results),
+            "records": sum(r.committed for r in results), "changed": changed,
+            "seconds": seconds}
 
 
 def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> int:

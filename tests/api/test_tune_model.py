@@ -81,6 +81,19 @@ def _valid_records(work_dir: str) -> int:
     return n
 
 
+def _trials(work_dir: str) -> int:
+    """Distinct (workload, schedule) pairs on record: the verification's re-measurements
+    of a schedule are not trials."""
+    seen = set()
+    for line in _record_lines(work_dir):
+        try:
+            wl, rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        seen.add((wl, json.dumps(rec[0])))
+    return len(seen)
+
+
 def _assert_matches_onnxruntime(executable, model_path: str) -> None:
     """Our executable and onnxruntime agree on a random input (independent of the report)."""
     sess = onnxtune.InferenceSession(executable)
@@ -97,7 +110,10 @@ def test_result_and_report_files(tuned, model_path):
     assert isinstance(res, onnxtune.TuneResult)
     rep = res.report
     assert not rep.interrupted and rep.trials == BUDGET
-    assert len(res.database) == BUDGET == _valid_records(rep.work_dir)
+    ver = rep.verification
+    assert ver is not None and ver["tasks"] == len(res.tasks) and ver["schedules"] >= ver["tasks"]
+    assert _trials(rep.work_dir) == BUDGET
+    assert len(res.database) == BUDGET + ver["records"] == _valid_records(rep.work_dir)
     # one row per extracted task, in order, with the trials shared out over them
     assert len(res.tasks) >= 2 and len(rep.tasks) == len(res.tasks)
     assert [t.name for t in rep.tasks] == [t.task_name for t in res.tasks]
@@ -118,6 +134,8 @@ def test_result_and_report_files(tuned, model_path):
     with open(os.path.join(rep.work_dir, "report.txt")) as f:
         text = f.read()
     assert text.startswith("onnxtune report") and "accuracy vs onnxruntime: OK" in text
+    assert f"of {len(res.tasks)} tasks re-measured side by side" in text
+    assert data["verification"]["records"] == ver["records"]
     with open(os.path.join(rep.work_dir, "report.html")) as f:
         page = f.read()
     assert page.startswith("<!doctype html>") and "<svg" in page
@@ -173,7 +191,9 @@ def test_resume_after_sigkill(model_path, tmp_path):
     with open(records, encoding="utf-8") as f:
         after = f.read()
     assert after.startswith(complete), "records written before the kill were changed"
-    assert _valid_records(work) == BUDGET == len(res.database) == res.report.trials
+    assert _trials(work) == BUDGET == res.report.trials
+    n_ver = res.report.verification["records"]
+    assert _valid_records(work) == BUDGET + n_ver == len(res.database)
     assert sum(t.trials for t in res.report.tasks) == BUDGET
     assert not res.report.interrupted
     assert res.report.accuracy is not None and res.report.accuracy["ok"], res.report.accuracy
@@ -215,8 +235,8 @@ def test_truncated_last_record_is_skipped_on_resume(tuned, model_path, tmp_path)
     work = str(tmp_path / "work")
     shutil.copytree(tuned.report.work_dir, work)
     path = os.path.join(work, RECORD_FILE)
-    lines = _record_lines(work)
-    assert len(lines) == BUDGET
+    lines = _record_lines(work)[:BUDGET]  # the trials, without the verification's records
+    assert _trials(tuned.report.work_dir) == BUDGET
     cut = lines[-1][: len(lines[-1]) // 2]  # killed in the middle of writing the last line
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines[:-1]) + "\n" + cut)
@@ -228,8 +248,9 @@ def test_truncated_last_record_is_skipped_on_resume(tuned, model_path, tmp_path)
     # new record went on a line of its own after the cut one
     new_lines = _record_lines(work)
     assert new_lines[: BUDGET - 1] == lines[:-1] and new_lines[BUDGET - 1] == cut
-    assert len(new_lines) == BUDGET + 1 and json.loads(new_lines[-1])
-    assert len(res.database) == BUDGET == res.report.trials
+    assert json.loads(new_lines[BUDGET])
+    assert _trials(work) == BUDGET == res.report.trials
+    assert len(new_lines) == BUDGET + 1 + res.report.verification["records"]
     assert res.report.accuracy is not None and res.report.accuracy["ok"]
     _assert_matches_onnxruntime(res.executable, model_path)
 

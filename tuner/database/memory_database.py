@@ -1,6 +1,14 @@
-"""MemoryDatabase: workloads and records kept in memory, indexed by module hash."""
+"""MemoryDatabase: workloads and records kept in memory, indexed by module hash.
+
+A schedule measured again (a later record of the same workload with the same trace and
+decisions, e.g. from :func:`onnxtune.tuner.verify.verify_best_records`) supersedes its
+earlier records in :meth:`MemoryDatabase.get_top_k`: the ranking uses each schedule's
+latest measurement. Every record is kept.
+"""
 
 from __future__ import annotations
+
+import json
 
 from onnxtune.tir import IRModule
 
@@ -24,6 +32,16 @@ class MemoryDatabase(Database):
         self.records: list[TuningRecord] = []
         self._by_hash: dict[int, list[Workload]] = {}
         self._records_of: dict[int, list[TuningRecord]] = {}  # id(workload) -> records
+        self._keys: dict[int, str] = {}  # id(record) -> its trace as compact JSON
+
+    def trace_key(self, record: TuningRecord) -> str:
+        """The identity of a record's schedule: its trace with decisions (cached; records
+        are kept alive by ``self.records`` and not changed after commit)."""
+        key = self._keys.get(id(record))
+        if key is None:
+            key = json.dumps(record.trace.as_json(), separators=(",", ":"))
+            self._keys[id(record)] = key
+        return key
 
     def _lookup(self, mod: IRModule, shash: int) -> Workload | None:
         for wl in self._by_hash.get(shash, ()):
@@ -67,7 +85,10 @@ class MemoryDatabase(Database):
             else workload
         if wl is None:
             return []
-        valid = [r for r in self._records_of[id(wl)] if r.is_valid()]
+        latest: dict[str, TuningRecord] = {}
+        for r in self._records_of[id(wl)]:
+            latest[self.trace_key(r)] = r  # a later measurement of the same schedule wins
+        valid = [r for r in latest.values() if r.is_valid()]
         valid.sort(key=TuningRecord.mean_secs)
         return valid[:top_k]
 
@@ -78,5 +99,12 @@ class MemoryDatabase(Database):
         """Every record (failed ones too) of ``workload``, in commit order."""
         return list(self._records_of.get(id(self._own(workload)), ()))
 
+    def trials_of(self, workload: Workload) -> int:
+        """How many distinct schedules of ``workload`` were measured (a schedule measured
+        again, e.g. by verification, is one trial)."""
+        return len({self.trace_key(r) for r in self._records_of.get(id(self._own(workload)),
+                                                                     ())})
+
     def __len__(self) -> int:
         return len(self.records)
+

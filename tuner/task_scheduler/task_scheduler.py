@@ -107,9 +107,12 @@ class TaskScheduler:
         db = self.database
         if db is None or not hasattr(db, "records_of") or not db.has_workload(t.ctx.mod):
             return
-        recs = db.records_of(db.commit_workload(t.ctx.mod))
-        t.trials = len(recs)
-        self.total_trials += len(recs)  # they count against the global budget too
+        wl = db.commit_workload(t.ctx.mod)
+        recs = db.records_of(wl)
+        # distinct schedules: one re-measured (by verification) is still one trial
+        n = db.trials_of(wl) if hasattr(db, "trials_of") else len(recs)
+        t.trials = n
+        self.total_trials += n  # they count against the global budget too
         for n, r in enumerate(recs, 1):
             if r.is_valid() and r.mean_secs() < t.best_latency:
                 t.best_latency = r.mean_secs()

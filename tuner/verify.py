@@ -1,0 +1,183 @@
+"""Verify the best records: re-measure each workload's leading schedules side by side.
+
+A tuning run measures every candidate once. On a shared machine one measurement can be
+30-50% off, and the best of hundreds of single measurements is then mostly the luckiest
+one: replayed later, the "best" schedule of a ResNet-50 conv task ran 1.1 ms where its
+record said 0.70 ms, and slower than the untuned default schedule it had displaced.
+
+:func:`verify_best_records` re-measures, for each workload, its ``top_k`` schedules (plus
+any ``extra`` schedules, e.g. the untuned default) in ``rounds`` interleaved rounds: every
+candidate once per round, so a slow drift of the machine hits all of them alike. Each
+candidate gets one new record holding all its samples. The database ranks a schedule by
+its latest record (see :mod:`.database.memory_database`), so the verified numbers decide
+what compilation uses. When a schedule that was not re-measured would then rank first, it
+is re-measured against the verified leader too, up to ``max_passes`` passes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .database import Database, TuningRecord, Workload
+
+logger = logging.getLogger("onnxtune.tuner.verify")
+
+
+@dataclass
+class VerifyResult:
+    """What verification did to one workload: the best mean latency the database ranked
+    first before and after (seconds), how many schedules were re-measured, whether the
+    schedule ranked first changed, how many records were committed, and each re-measured
+    schedule's last samples."""
+
+    workload: Workload
+    before_secs: float
+    after_secs: float
+    measured: int
+    changed: bool
+    committed: int = 0
+    samples: list[list[float]] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class _Cand:
+    key: str
+    sch: Any
+    trace: Any
+    args_info: list[Any] | None = None
+    artifact: str | None = None
+    error: str | None = None
+    samples: list[float] = field(default_factory=list)
+
+
+def _key(trace: Any) -> str:
+    return json.dumps(trace.as_json(), separators=(",", ":"))
+
+
+def verify_best_records(database: Database, workloads: list[Any], target: Any, *,
+                        top_k: int = 3, rounds: int = 5,
+                        extra: dict[int, list[Any]] | None = None,
+                        builder: Any = None, runner: Any = None, max_passes: int = 3,
+                        min_repeat_ms: float = 40.0) -> list[VerifyResult]:
+    """Re-measure the leading schedules of every workload in ``workloads`` (Workload
+    objects of ``database``, or modules) side by side and commit the new measurements.
+
+    ``extra`` maps an index into ``workloads`` to more Schedules to measure with them (a
+    schedule of the workload's module, e.g. its default schedule). ``builder`` / ``runner``
+    default to a LocalBuilder and a LocalRunner timing ``min_repeat_ms`` per sample.
+    Returns one :class:`VerifyResult` per workload that has a valid record."""
+    from onnxtune.compile.target import Target
+
+    from .arg_info import ArgInfo
+    from .builder import BuilderInput
+    from .builder.local_builder import LocalBuilder
+    from .measure_callback.remove_build_artifact import RemoveBuildArtifact
+    from .runner import EvaluatorConfig, RunnerInput
+    from .runner.local_runner import LocalRunner
+
+    if top_k < 1 or rounds < 1 or max_passes < 1:
+        raise ValueError(f"verify_best_records: top_k ({top_k}), rounds ({rounds}) and "
+                         f"max_passes ({max_passes}) must be at least 1")
+    target = target if isinstance(target, Target) else Target(target)
+    own_builder, own_runner = builder is None, runner is None
+    builder = builder or LocalBuilder()
+    runner = runner or LocalRunner(evaluator_config=EvaluatorConfig(
+        number=1, repeat=1, min_repeat_ms=int(min_repeat_ms)))
+    extra = extra or {}
+    wls = [w if isinstance(w, Workload) else database.commit_workload(w) for w in workloads]
+    all_built: list[Any] = []
+
+    def measure(wl: Workload, cands: list[_Cand]) -> None:
+        todo = [c for c in cands if c.artifact is None and c.error is None]
+        if todo:
+            built = builder.build([BuilderInput(c.sch.mod, target) for c in todo])
+            all_built.extend(built)
+            for c, b in zip(todo, built, strict=True):
+                if b.error_msg is None:
+                    c.artifact = b.artifact_path
+                    c.args_info = ArgInfo.from_entry_func(c.sch.mod)
+                else:
+                    c.error = f"build failed: {b.error_msg}"
+        live = [c for c in cands if c.artifact is not None]
+        for _ in range(rounds):
+            futures = runner.run([RunnerInput(c.artifact, "cpu", c.args_info) for c in live])
+            for c, f in zip(live, futures, strict=True):
+                r = f.result()
+                if r.error_msg is not None or not r.run_secs:
+                    c.error = r.error_msg or "no timing"
+                else:
+                    c.samples.extend(r.run_secs)
+            live = [c for c in live if c.error is None]
+        for c in cands:
+            ok = c.error is None and c.samples
+            database.commit_tuning_record(TuningRecord(
+                c.trace, wl, c.samples if ok else None, target, c.args_info,
+                None if ok else f"verification: {c.error}"))
+            n_commits[0] += 1
+
+    results = []
+    n_commits = [0]
+    t0 = time.perf_counter()
+    try:
+        for i, wl in enumerate(wls):
+            top = database.get_top_k(wl, top_k)
+            if not top:
+                continue
+            before, first_key = top[0].mean_secs(), _key(top[0].trace)
+            n_commits[0] = 0
+            pool: dict[str, _Cand] = {}
+            for rec in top:
+                sch = _replay(rec, wl)
+                if sch is not None:
+                    pool.setdefault(_key(rec.trace), _Cand(_key(rec.trace), sch, rec.trace))
+            for sch in extra.get(i, ()):
+                k = _key(sch.trace)
+                pool.setdefault(k, _Cand(k, sch, sch.trace))
+            measure(wl, list(pool.values()))
+            for _ in range(max_passes - 1):
+                lead = database.get_top_k(wl, 1)
+                if not lead or _key(lead[0].trace) in pool:
+                    break
+                # a schedule measured once now ranks first: race it against the leader
+                k = _key(lead[0].trace)
+                sch = _replay(lead[0], wl)
+                if sch is None:
+                    break
+                pool[k] = _Cand(k, sch, lead[0].trace)
+                best = min((c for c in pool.values() if c.samples and c.error is None),
+                           key=lambda c: sum(c.samples) / len(c.samples), default=None)
+                again = [pool[k]]
+                if best is not None:
+                    best.samples = []
+                    again.append(best)
+                measure(wl, again)
+            final = database.get_top_k(wl, 1)
+            after = final[0].mean_secs() if final else float("inf")
+            changed = bool(final) and _key(final[0].trace) != first_key
+            results.append(VerifyResult(wl, before, after, len(pool), changed, n_commits[0],
+                                        [c.samples for c in pool.values()]))
+            logger.info("verified workload %d: %d schedules re-measured, best %.4g ms "
+                        "(recorded %.4g ms)%s", i, len(pool), after * 1e3, before * 1e3,
+                        "; the choice changed" if changed else "")
+    finally:
+        if own_runner:
+            runner.close()
+        if own_builder:
+            builder.close()
+        RemoveBuildArtifact().apply(None, 0, [], all_built, [])
+    logger.info("verification of %d workloads took %.1f s", len(wls), time.perf_counter() - t0)
+    return results
+
+
+def _replay(rec: TuningRecord, wl: Workload) -> Any:
+    from onnxtune.tir.schedule import ScheduleError
+
+    try:
+        return rec.schedule(wl.mod)
+    except (ScheduleError, ValueError) as err:
+        logger.warning("verification: a record's trace no longer replays (%s); skipped", err)
+        return None
