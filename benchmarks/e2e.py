@@ -14,8 +14,8 @@ For each model (bundled builders with random weights; any bundled name works):
   wall time of the whole call (import, task extraction, tuning, compilation, validation)
   and of the tuning part, the accuracy against onnxruntime on a random input (max |diff|
   <= 1e-4 * max|ref| + 1e-5 on every output), then our latency and onnxruntime's
-  (``intra_op_num_threads`` = the target's cores), timed alternately in this run after a
-  warm-up, medians.
+  (``intra_op_num_threads`` = the target's cores) and the untuned model's (default
+  schedules; what tuning gained), timed in turns in this run after a warm-up, medians.
 * **apache-tvm** (if ``--tvm-python`` exists; it is never imported here): a subprocess of
   that interpreter imports the same ONNX file with ``tvm.relax.frontend.onnx.from_onnx``,
   legalizes and fuses it (``DecomposeOpsForInference``, ``LegalizeOps``, ``FoldConstant``,
@@ -60,7 +60,8 @@ def _load_sibling(name: str):
 
 
 _models_bench = _load_sibling("models")
-interleaved_medians, load_average = _models_bench.interleaved_medians, _models_bench.load_average
+interleaved_medians_n = _models_bench.interleaved_medians_n
+load_average = _models_bench.load_average
 
 MODELS = ["resnet18", "resnet50", "mobilenet_v2", "bert_encoder"]
 
@@ -184,6 +185,7 @@ def bench(name: str, args: argparse.Namespace, root: str, tvm_python: str | None
                  "threads": threads}
     ours, res = run_ours(model, os.path.join(work, "onnxtune"), args)
     row["onnxtune"] = ours
+    import onnxtune
     from onnxtune import InferenceSession
 
     sess = InferenceSession(res.executable)
@@ -191,15 +193,21 @@ def bench(name: str, args: argparse.Namespace, root: str, tvm_python: str | None
     feed = random_inputs(sess.get_inputs(), seed=1)
     refs = [np.asarray(r) for r in ort.run(None, feed)]
     row["onnxtune"]["accuracy_seed1"] = accuracy(sess.run(None, feed), refs)
-    ours_s, ort_s, runs = interleaved_medians(lambda: sess.run(None, feed),
-                                              lambda: ort.run(None, feed), args.seconds)
+    # the same model compiled without tuning (default schedules), timed in the same turns:
+    # what tuning gained
+    untuned = InferenceSession(onnxtune.compile_model(model, target=args.target))
+    (ours_s, untuned_s, ort_s), runs = interleaved_medians_n(
+        [lambda: sess.run(None, feed), lambda: untuned.run(None, feed),
+         lambda: ort.run(None, feed)], args.seconds)
     row["onnxtune"]["ms"] = ours_s * 1e3
+    row["onnxtune"]["untuned_ms"] = untuned_s * 1e3
     row["onnxruntime_ms"] = ort_s * 1e3
     row["ratio"] = ours_s / ort_s
     row["runs"] = runs
-    print(f"{name}: onnxtune {row['onnxtune']['ms']:.3f} ms, onnxruntime "
-          f"{row['onnxruntime_ms']:.3f} ms ({row['ratio']:.2f}x), tuned {ours['trials']} "
-          f"trials in {ours['tune_s']:.0f} s (whole call {ours['wall_s']:.0f} s)", flush=True)
+    print(f"{name}: onnxtune {row['onnxtune']['ms']:.3f} ms (untuned {untuned_s * 1e3:.3f} "
+          f"ms), onnxruntime {row['onnxruntime_ms']:.3f} ms ({row['ratio']:.2f}x), tuned "
+          f"{ours['trials']} trials in {ours['tune_s']:.0f} s (whole call "
+          f"{ours['wall_s']:.0f} s)", flush=True)
     if tvm_python:
         model_path = os.path.join(work, f"{name}.onnx")
         onnx.save(model, model_path)
@@ -219,7 +227,7 @@ def _fmt(v: float | None, spec: str, width: int) -> str:
 
 def print_table(rows: list[dict], tvm: bool) -> None:
     head = (f"{'model':<14} {'trials':>6} {'tune s':>7} {'wall s':>7} {'ours ms':>9} "
-            f"{'ort ms':>9} {'ratio':>6} {'acc':>4}")
+            f"{'untuned':>9} {'ort ms':>9} {'ratio':>6} {'acc':>4}")
     if tvm:
         head += f" | {'TVM tune s':>10} {'TVM wall s':>10} {'TVM ms':>9} {'ratio':>6} {'acc':>4}"
     print(head)
@@ -231,7 +239,8 @@ def print_table(rows: list[dict], tvm: bool) -> None:
         o = r["onnxtune"]
         ok = "OK" if o["accuracy"]["ok"] and o["accuracy_seed1"]["ok"] else "BAD"
         line = (f"{r['model']:<14} {o['trials']:>6} {o['tune_s']:>7.0f} {o['wall_s']:>7.0f} "
-                f"{o['ms']:>9.3f} {r['onnxruntime_ms']:>9.3f} {r['ratio']:>5.2f}x {ok:>4}")
+                f"{o['ms']:>9.3f} {o['untuned_ms']:>9.3f} {r['onnxruntime_ms']:>9.3f} "
+                f"{r['ratio']:>5.2f}x {ok:>4}")
         if tvm:
             t = r.get("tvm", {})
             if "error" in t:

@@ -56,8 +56,16 @@ def interleaved_medians(fa, fb, seconds: float, min_runs: int = 5, max_runs: int
     the other model's weights), which would charge each for the other's habits: measured
     on resnet18, ours ran 29 ms interleaved run by run and 21 ms on its own. Alternating
     blocks still spread load from elsewhere over both."""
-    ta: list[float] = []
-    tb: list[float] = []
+    (a, b), runs = interleaved_medians_n([fa, fb], seconds, min_runs, max_runs,
+                                         block_seconds)
+    return a, b, runs
+
+
+def interleaved_medians_n(fns, seconds: float, min_runs: int = 5, max_runs: int = 500,
+                          block_seconds: float = 0.25) -> tuple[list[float], int]:
+    """:func:`interleaved_medians` for any number of functions, in turn: their medians
+    (seconds) and the fewest runs any of them got."""
+    times: list[list[float]] = [[] for _ in fns]
 
     def block(fn, out: list[float]) -> None:
         fn()
@@ -70,11 +78,11 @@ def interleaved_medians(fa, fb, seconds: float, min_runs: int = 5, max_runs: int
             k += 1
 
     start = time.perf_counter()
-    while len(ta) < max_runs and (min(len(ta), len(tb)) < min_runs
-                                  or time.perf_counter() - start < seconds):
-        block(fa, ta)
-        block(fb, tb)
-    return float(np.median(ta)), float(np.median(tb)), min(len(ta), len(tb))
+    while len(times[0]) < max_runs and (min(len(t) for t in times) < min_runs
+                                        or time.perf_counter() - start < seconds):
+        for fn, out in zip(fns, times, strict=True):
+            block(fn, out)
+    return [float(np.median(t)) for t in times], min(len(t) for t in times)
 
 
 def bench_model(name: str, target: str, seconds: float) -> dict:
