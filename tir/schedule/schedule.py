@@ -165,7 +165,7 @@ class Schedule(BlockPrimitives):
         if not isinstance(rv, BlockRV):
             raise TypeError(f"{prim}: expected a BlockRV, got {type(rv).__name__}")
         name = self._lookup(rv, prim)
-        if name not in index(self._func).blocks:
+        if not index(self._func).has_block(name):
             raise ScheduleError(
                 f"{prim}: block {name!r} no longer exists (a later primitive removed it); "
                 "the BlockRV is stale"

@@ -108,81 +108,175 @@ def walk_from(loc: Located) -> Iterator[Located]:
 
 
 class FuncIndex:
-    """Every block (by name) and loop (by loop variable) of one PrimFunc, located once.
+    """Every block (by name) and loop (by loop variable) of one PrimFunc.
 
     IR is immutable, so the index of a function object never goes stale; :func:`index`
-    caches it for the most recently used functions.
+    caches it for the most recently used functions. The index keeps each statement's
+    parent and locates a block or loop (its ancestors) on demand: a primitive asks about
+    a few of some 30 loops.
+
+    (Deriving the index of a primitive's result from the index of its input, walking only
+    the statements that are new objects, was tried: a split or fuse rebuilds the whole
+    nest under the loop, so that walk covered most of the function, and the bookkeeping
+    made it slower than a full build.)
     """
 
-    __slots__ = ("_located_loops", "_loops", "blocks", "func", "order")
+    __slots__ = ("_blocks", "_loc", "_loops", "_order", "_par", "func")
 
     def __init__(self, func: PrimFunc):
         self.func = func
-        #: block name -> its BlockRealize, located (pre-order: the root block first)
-        self.blocks: dict[str, Located] = {}
-        #: loop variable -> (its For, the ancestors): Located on demand (a primitive asks
-        #: about a few of the loops, and there are many)
-        self._loops: dict[Var, tuple[For, tuple[Stmt, ...]]] = {}
-        self._located_loops: dict[Var, Located] | None = None
-        #: block names in pre-order
-        self.order: list[str] = []
-        loops, blocks, order = self._loops, self.blocks, self.order
-        stack: list[tuple[Stmt, tuple[Stmt, ...]]] = [(func.body, ())]
+        #: id(stmt) -> its parent statement (None for the body), for every statement with
+        #: children (``func`` holds them all, so their ids stay theirs)
+        self._par: dict[int, Stmt | None] = {}
+        #: block name -> its BlockRealize (the first in pre-order)
+        self._blocks: dict[str, BlockRealize] = {}
+        #: loop variable -> its For
+        self._loops: dict[Var, For] = {}
+        #: id(stmt) -> its Located (made on demand)
+        self._loc: dict[int, Located] = {}
+        self._order: list[str] | None = None
+        self._build()
+
+    # -- building -------------------------------------------------------------------------
+    def _build(self) -> None:
+        par, blocks, loops = self._par, self._blocks, self._loops
+        stack: list[tuple[Stmt, Stmt | None]] = [(self.func.body, None)]
         pop, push = stack.pop, stack.append
+        n = 0
         while stack:
-            s, anc = pop()
+            s, p = pop()
             t = type(s)
             if t is For:
-                loops[s.loop_var] = (s, anc)
-                push((s.body, anc + (s,)))
+                loops[s.loop_var] = s
+                push((s.body, s))
             elif t is BlockRealize:
                 name = s.block.name_hint
                 if name not in blocks:  # duplicates are the verifier's business
-                    blocks[name] = Located(s, anc)
-                    order.append(name)
-                push((s.block, anc + (s,)))
+                    blocks[name] = s
+                push((s.block, s))
             elif t is SeqStmt:
-                anc2 = anc + (s,)
                 for k in reversed(s.seq):
-                    push((k, anc2))
+                    push((k, s))
             elif t is Block:
-                anc2 = anc + (s,)
-                push((s.body, anc2))
+                push((s.body, s))
                 if s.init is not None:
-                    push((s.init, anc2))
+                    push((s.init, s))
             else:
                 kids = stmt_children(s)
-                if kids:
-                    anc2 = anc + (s,)
-                    for k in reversed(kids):
-                        push((k, anc2))
+                if not kids:
+                    continue
+                for k in reversed(kids):
+                    push((k, s))
+            par[id(s)] = p
+            n += 1
+        if n != len(par):  # one object at several places (ill-formed): explicit ancestors
+            self._build_explicit()
+
+    def _build_explicit(self) -> None:
+        """The index of a function that holds one statement object at several places:
+        each block and loop located by a walk (blocks: the first place in pre-order,
+        loops: the last), nothing derived from it."""
+        self._par.clear()
+        self._blocks.clear()
+        self._loops.clear()
+        self._loc.clear()
+        for loc in walk(self.func):
+            s = loc.stmt
+            if type(s) is For:
+                self._loops[s.loop_var] = s
+                self._loc[id(s)] = loc
+            elif type(s) is BlockRealize and s.block.name_hint not in self._blocks:
+                self._blocks[s.block.name_hint] = s
+                self._loc[id(s)] = loc
+
+    # -- locating -------------------------------------------------------------------------
+    def _locate(self, s: Stmt) -> Located:
+        loc = self._loc.get(id(s))
+        if loc is not None:
+            return loc
+        par = self._par
+        chain: list[Stmt] = []
+        p = par[id(s)]
+        base: tuple[Stmt, ...] = ()
+        while p is not None:
+            hit = self._loc.get(id(p))
+            if hit is not None:
+                base = hit.ancestors + (p,)
+                break
+            chain.append(p)
+            p = par[id(p)]
+        chain.reverse()
+        loc = Located(s, base + tuple(chain))
+        self._loc[id(s)] = loc
+        return loc
+
+    def has_block(self, name: str) -> bool:
+        return name in self._blocks
 
     def block(self, name: str, primitive: str = "get_block") -> Located:
         """The BlockRealize of the block called ``name`` (ScheduleError if absent)."""
-        loc = self.blocks.get(name)
-        if loc is None:
+        s = self._blocks.get(name)
+        if s is None:
             raise ScheduleError(
                 f"{primitive}: no block named {name!r} in the function; blocks are "
                 f"{self.order}"
             )
-        return loc
+        return self._locate(s)
+
+    def block_realizes(self) -> Iterator[BlockRealize]:
+        """Every block's BlockRealize (in no particular order)."""
+        return iter(self._blocks.values())
+
+    @property
+    def order(self) -> list[str]:
+        """Block names in pre-order (the root block first)."""
+        if self._order is None:
+            blocks = self._blocks
+            order: list[str] = []
+            seen: set[str] = set()
+            stack: list[Stmt] = [self.func.body]
+            while stack:
+                s = stack.pop()
+                if type(s) is BlockRealize:
+                    name = s.block.name_hint
+                    if name not in seen and blocks.get(name) is s:
+                        seen.add(name)
+                        order.append(name)
+                kids = stmt_children(s)
+                if kids:
+                    stack.extend(reversed(kids))
+            self._order = order
+        return self._order
+
+    @property
+    def blocks(self) -> dict[str, Located]:
+        """Block name -> its BlockRealize, located (pre-order: the root block first)."""
+        return {n: self._locate(self._blocks[n]) for n in self.order}
 
     @property
     def loops(self) -> dict[Var, Located]:
         """Loop variable -> its For, located (pre-order)."""
-        if self._located_loops is None:
-            self._located_loops = {v: Located(*e) for v, e in self._loops.items()}
-        return self._located_loops
+        out: dict[Var, Located] = {}
+        loops = self._loops
+        stack: list[Stmt] = [self.func.body]
+        while stack:
+            s = stack.pop()
+            if type(s) is For and s.loop_var not in out:
+                out[s.loop_var] = self._locate(loops[s.loop_var])
+            kids = stmt_children(s)
+            if kids:
+                stack.extend(reversed(kids))
+        return out
 
     def has_loop(self, loop_var: Var) -> bool:
         return loop_var in self._loops
 
     def loop(self, loop_var: Var, primitive: str = "get_loops") -> Located:
         """The For whose loop variable is ``loop_var`` (ScheduleError if absent)."""
-        e = self._loops.get(loop_var)
-        if e is None:
+        s = self._loops.get(loop_var)
+        if s is None:
             raise _no_loop(loop_var, primitive)
-        return Located(*e)
+        return self._locate(s)
 
 
 def _no_loop(loop_var: Var, primitive: str) -> ScheduleError:
@@ -193,8 +287,9 @@ def _no_loop(loop_var: Var, primitive: str) -> ScheduleError:
 
 
 _INDEX_CACHE: dict[int, FuncIndex] = {}
-_INDEX_CACHE_SIZE = 32  # a replay uses each function right after making it; more only
-# keeps garbage alive (survivors make the young-generation collections several times dearer)
+_INDEX_CACHE_SIZE = 8  # a replay uses each function right after making it (the unscheduled
+# function is indexed again at the start of each replay: 10 us); more only keeps old
+# functions alive: survivors make the young-generation collections several times dearer
 
 
 #: the most recently asked function and its index, as one tuple (replaced atomically)
@@ -262,16 +357,16 @@ def find_loop(func: PrimFunc, loop_var: Var, primitive: str = "get_loops") -> Lo
 def all_blocks(func: PrimFunc) -> list[Located]:
     """Every BlockRealize in pre-order (the root block first)."""
     ix = index(func)
-    return [ix.blocks[n] for n in ix.order]
+    return [ix.block(n) for n in ix.order]
 
 
 def fresh_block_name(func: PrimFunc, base: str) -> str:
     """``base`` if no block has that name, else ``base_1``, ``base_2``, ... (the first free)."""
-    taken = index(func).blocks
-    if base not in taken:
+    ix = index(func)
+    if not ix.has_block(base):
         return base
     k = 1
-    while f"{base}_{k}" in taken:
+    while ix.has_block(f"{base}_{k}"):
         k += 1
     return f"{base}_{k}"
 
@@ -333,7 +428,8 @@ def replace(func: PrimFunc, loc: Located, new: Stmt | None) -> PrimFunc:
 
 
 _FREE_VARS: dict[int, tuple[object, frozenset]] = {}
-_FREE_VARS_SIZE = 16384
+_FREE_VARS_SIZE = 1024  # a conv2d replay adds some 20; each entry keeps its node alive, and
+# a long-lived cache of old IR makes every full collection walk it (16384: 40 ms each)
 
 
 def free_vars(node: object) -> frozenset:

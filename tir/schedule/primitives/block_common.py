@@ -315,8 +315,8 @@ def nth_region(block: Block, n: int, kind: str, prim: str) -> BufferRegion:
 def fresh_buffer_name(func: PrimFunc, base: str) -> str:
     """``base`` unless a parameter or allocated buffer has that name (then ``base_1``...)."""
     taken = {p.name for p in func.params}
-    for loc in index(func).blocks.values():
-        taken.update(b.name for b in loc.stmt.block.alloc_buffers)
+    for realize in index(func).block_realizes():
+        taken.update(b.name for b in realize.block.alloc_buffers)
     if base not in taken:
         return base
     k = 1

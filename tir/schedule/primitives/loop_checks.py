@@ -10,6 +10,7 @@ from ..error import ScheduleError
 from ..tree import Located, free_vars, stmt_children
 
 _AFFINE_CACHE: dict[tuple, tuple[BlockRealize, tuple, bool]] = {}
+_AFFINE_LIMIT = 64  # a conv2d replay adds 2; each entry keeps a whole loop nest alive
 
 
 def scope_loops(loc: Located) -> list[For]:
@@ -32,7 +33,7 @@ def is_affine_binding(loc: Located) -> bool:
     if hit is not None and hit[0] is realize and _same(hit[1], key_loops):
         return hit[2]
     result = _affine(realize, loops)
-    if len(_AFFINE_CACHE) > 4096:
+    if len(_AFFINE_CACHE) > _AFFINE_LIMIT:
         _AFFINE_CACHE.clear()
     _AFFINE_CACHE[(id(realize), len(loops))] = (realize, key_loops, result)
     return result
