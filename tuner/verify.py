@@ -5,13 +5,15 @@ A tuning run measures every candidate once. On a shared machine one measurement 
 one: replayed later, the "best" schedule of a ResNet-50 conv task ran 1.1 ms where its
 record said 0.70 ms, and slower than the untuned default schedule it had displaced.
 
-:func:`verify_best_records` re-measures, for each workload, its ``top_k`` schedules (plus
-any ``extra`` schedules, e.g. the untuned default) in ``rounds`` interleaved rounds: every
-candidate once per round, so a slow drift of the machine hits all of them alike. Each
-candidate gets one new record holding all its samples. The database ranks a schedule by
-its latest record (see :mod:`.database.memory_database`), so the verified numbers decide
-what compilation uses. When a schedule that was not re-measured would then rank first, it
-is re-measured against the verified leader too, up to ``max_passes`` passes.
+:func:`verify_best_records` re-measures, for each workload, the schedule the database ranks
+first, its ``top_k`` fastest schedules by recorded time, and any ``extra`` schedules (e.g.
+the untuned default) in ``rounds`` interleaved rounds: every candidate once per round, so
+a slow drift of the machine hits all of them alike. Each candidate gets one new record
+holding all its samples and the session's stamp (``verified``). The database ranks the
+latest session's records first (see :mod:`.database.memory_database`): times measured
+side by side decide, and a single measurement from tuning, made when the machine was
+perhaps quieter, cannot outrank them. A later tuning run's new schedules rank after them
+until the next verification, which re-measures the leader with the new fastest ones.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _key(trace: Any) -> str:
 def verify_best_records(database: Database, workloads: list[Any], target: Any, *,
                         top_k: int = 3, rounds: int = 5,
                         extra: dict[int, list[Any]] | None = None,
-                        builder: Any = None, runner: Any = None, max_passes: int = 3,
+                        builder: Any = None, runner: Any = None,
                         min_repeat_ms: float = 40.0) -> list[VerifyResult]:
     """Re-measure the leading schedules of every workload in ``workloads`` (Workload
     objects of ``database``, or modules) side by side and commit the new measurements.
@@ -79,9 +81,9 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
     from .runner import EvaluatorConfig, RunnerInput
     from .runner.local_runner import LocalRunner
 
-    if top_k < 1 or rounds < 1 or max_passes < 1:
-        raise ValueError(f"verify_best_records: top_k ({top_k}), rounds ({rounds}) and "
-                         f"max_passes ({max_passes}) must be at least 1")
+    if top_k < 1 or rounds < 1:
+        raise ValueError(f"verify_best_records: top_k ({top_k}) and rounds ({rounds}) must "
+                         f"be at least 1")
     target = target if isinstance(target, Target) else Target(target)
     own_builder, own_runner = builder is None, runner is None
     builder = builder or LocalBuilder()
@@ -91,7 +93,7 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
     wls = [w if isinstance(w, Workload) else database.commit_workload(w) for w in workloads]
     all_built: list[Any] = []
 
-    def measure(wl: Workload, cands: list[_Cand]) -> None:
+    def measure(wl: Workload, cands: list[_Cand], session: int) -> None:
         todo = [c for c in cands if c.artifact is None and c.error is None]
         if todo:
             built = builder.build([BuilderInput(c.sch.mod, target) for c in todo])
@@ -116,7 +118,7 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
             ok = c.error is None and c.samples
             database.commit_tuning_record(TuningRecord(
                 c.trace, wl, c.samples if ok else None, target, c.args_info,
-                None if ok else f"verification: {c.error}"))
+                None if ok else f"verification: {c.error}", verified=session))
             n_commits[0] += 1
 
     results = []
@@ -124,37 +126,25 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
     t0 = time.perf_counter()
     try:
         for i, wl in enumerate(wls):
-            top = database.get_top_k(wl, top_k)
-            if not top:
+            leader = database.get_top_k(wl, 1)
+            fastest = (database.top_measured(wl, top_k) if hasattr(database, "top_measured")
+                       else database.get_top_k(wl, top_k))
+            if not leader and not fastest:
                 continue
-            before, first_key = top[0].mean_secs(), _key(top[0].trace)
+            before = leader[0].mean_secs() if leader else float("inf")
+            first_key = _key(leader[0].trace) if leader else None
             n_commits[0] = 0
             pool: dict[str, _Cand] = {}
-            for rec in top:
-                sch = _replay(rec, wl)
-                if sch is not None:
-                    pool.setdefault(_key(rec.trace), _Cand(_key(rec.trace), sch, rec.trace))
+            for rec in [*leader, *fastest]:
+                k = _key(rec.trace)
+                if k not in pool:
+                    sch = _replay(rec, wl)
+                    if sch is not None:
+                        pool[k] = _Cand(k, sch, rec.trace)
             for sch in extra.get(i, ()):
                 k = _key(sch.trace)
                 pool.setdefault(k, _Cand(k, sch, sch.trace))
-            measure(wl, list(pool.values()))
-            for _ in range(max_passes - 1):
-                lead = database.get_top_k(wl, 1)
-                if not lead or _key(lead[0].trace) in pool:
-                    break
-                # a schedule measured once now ranks first: race it against the leader
-                k = _key(lead[0].trace)
-                sch = _replay(lead[0], wl)
-                if sch is None:
-                    break
-                pool[k] = _Cand(k, sch, lead[0].trace)
-                best = min((c for c in pool.values() if c.samples and c.error is None),
-                           key=lambda c: sum(c.samples) / len(c.samples), default=None)
-                again = [pool[k]]
-                if best is not None:
-                    best.samples = []
-                    again.append(best)
-                measure(wl, again)
+            measure(wl, list(pool.values()), time.time_ns())
             final = database.get_top_k(wl, 1)
             after = final[0].mean_secs() if final else float("inf")
             changed = bool(final) and _key(final[0].trace) != first_key

@@ -3,6 +3,8 @@ re-measures the leading schedules so that one lucky measurement cannot win."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -102,19 +104,56 @@ def test_extra_schedules_are_measured_and_can_win(tmp_path):
     assert db.query_tuning_record(mod).trace.as_json() == _tiled(mod).trace.as_json()
 
 
-def test_a_record_measured_once_that_outranks_the_verified_ones_is_raced_too():
+def _tiled8(mod: IRModule) -> Schedule:
+    s = Schedule(mod)
+    blk = s.get_block("C")
+    i, j, k = s.get_loops(blk)
+    jo, ji = s.split(j, [None, 8])
+    s.reorder(i, jo, k, ji)
+    s.vectorize(ji)
+    s.decompose_reduction(blk, k)
+    return s
+
+
+def test_verified_schedules_rank_first_until_the_next_verification(tmp_path):
     mod = _matmul(128)
-    db = MemoryDatabase()
+    db = JSONDatabase(work_dir=str(tmp_path))
     wl = db.commit_workload(mod)
-    slow, fast = _naive(mod), _tiled(mod)
-    db.commit_tuning_record(_record(fast, wl, [2e-9]))
+    slow, fast = _naive(mod), _tiled8(mod)
     db.commit_tuning_record(_record(slow, wl, [1e-9]))
-    # top_k=1 re-measures only the naive one; then the tiled one (its record measured
-    # once, 2 ns) ranks first and is raced against it in a second pass
     (res,) = verify_best_records(db, [wl], "llvm", top_k=1, rounds=2, min_repeat_ms=5)
-    assert res.measured == 2
-    best = db.query_tuning_record(mod)
-    assert best.trace.as_json() == fast.trace.as_json() and len(best.run_secs) == 2
+    assert res.measured == 1 and not res.changed
+    verified = db.get_top_k(wl, 1)[0]
+    assert verified.verified is not None and len(verified.run_secs) == 2
+    # a later tuning run measures a schedule once, luckily: it ranks after the verified
+    # one (its time is not comparable), though top_measured ranks it first
+    db.commit_tuning_record(_record(fast, wl, [1e-9]))
+    assert db.get_top_k(wl, 1)[0].trace.as_json() == slow.trace.as_json()
+    assert db.top_measured(wl, 1)[0].trace.as_json() == fast.trace.as_json()
+    # the next verification races it against the leader, side by side
+    (res,) = verify_best_records(db, [wl], "llvm", top_k=1, rounds=2, min_repeat_ms=5)
+    assert res.measured == 2 and res.changed
+    best = db.get_top_k(wl, 1)[0]
+    assert best.trace.as_json() == fast.trace.as_json() and best.verified > verified.verified
+    # the stamps survive a reload
+    again = JSONDatabase(work_dir=str(tmp_path))
+    top = again.get_top_k(again.commit_workload(mod), 2)
+    assert [r.verified for r in top] == [best.verified, best.verified]
+    assert top[0].trace.as_json() == fast.trace.as_json()
+
+
+def test_record_json_keeps_errors_and_stamps():
+    mod = _matmul(16)
+    wl = MemoryDatabase().commit_workload(mod)
+    sch = _tiled(mod)
+    for err, stamp in [(None, None), ("boom", None), (None, 7), ("boom", 7)]:
+        rec = TuningRecord(sch.trace, wl, None if err else [1e-3], None, None, err, stamp)
+        back = TuningRecord.from_json(json.loads(json.dumps(rec.as_json())), wl)
+        assert (back.error_msg, back.verified, back.run_secs) == (err, stamp, rec.run_secs)
+    bad = rec.as_json()
+    bad[4] = {"verified": "yesterday"}
+    with pytest.raises(ValueError, match="'verified' must be an integer"):
+        TuningRecord.from_json(bad, wl)
 
 
 def test_verification_checks_its_arguments():

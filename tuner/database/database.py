@@ -75,19 +75,24 @@ class Workload:
 
 
 class TuningRecord:
-    """One measured schedule: the trace that produced it, its workload and run times."""
+    """One measured schedule: the trace that produced it, its workload and run times.
 
-    __slots__ = ("trace", "workload", "run_secs", "target", "args_info", "error_msg")
+    ``verified``: the stamp of the verification session that measured it (see
+    :mod:`onnxtune.tuner.verify`), None for a measurement made while tuning."""
+
+    __slots__ = ("trace", "workload", "run_secs", "target", "args_info", "error_msg",
+                 "verified")
 
     def __init__(self, trace: Any, workload: Workload, run_secs: list[float] | None = None,
                  target: Any = None, args_info: list[ArgInfo] | None = None,
-                 error_msg: str | None = None):
+                 error_msg: str | None = None, verified: int | None = None):
         self.trace = trace
         self.workload = workload
         self.run_secs = None if run_secs is None else [float(x) for x in run_secs]
         self.target = target
         self.args_info = args_info
         self.error_msg = error_msg
+        self.verified = None if verified is None else int(verified)
 
     def is_valid(self) -> bool:
         """True when the record measured a real time (not a failure)."""
@@ -99,13 +104,17 @@ class TuningRecord:
         return sum(self.run_secs) / len(self.run_secs) if self.is_valid() else math.inf
 
     def as_json(self) -> Any:
+        """``[trace, run_secs, target, args_info]`` (TVM's layout), then the error message
+        when there is one, or ``{"error_msg": ..., "verified": stamp}`` when verified."""
         out = [
             self.trace.as_json(),
             self.run_secs,
             None if self.target is None else self.target.as_json(),
             None if self.args_info is None else [a.as_json() for a in self.args_info],
         ]
-        if self.error_msg:
+        if self.verified is not None:
+            out.append({"error_msg": self.error_msg, "verified": self.verified})
+        elif self.error_msg:
             out.append(self.error_msg)
         return out
 
@@ -119,8 +128,17 @@ class TuningRecord:
         trace = Trace.from_json(json_obj[0])
         target = None if json_obj[2] is None else Target.from_json(json_obj[2])
         args = None if json_obj[3] is None else [ArgInfo.from_json(a) for a in json_obj[3]]
-        err = json_obj[4] if len(json_obj) == 5 else None
-        return TuningRecord(trace, workload, json_obj[1], target, args, err)
+        extra = json_obj[4] if len(json_obj) == 5 else None
+        err, verified = extra, None
+        if isinstance(extra, dict):
+            err, verified = extra.get("error_msg"), extra.get("verified")
+            if verified is not None and not isinstance(verified, int):
+                raise ValueError(f"TuningRecord.from_json: 'verified' must be an integer "
+                                 f"stamp, got {verified!r}")
+        elif extra is not None and not isinstance(extra, str):
+            raise ValueError(f"TuningRecord.from_json: the 5th element must be an error "
+                             f"message or a dict, got {type(extra).__name__}")
+        return TuningRecord(trace, workload, json_obj[1], target, args, err, verified)
 
     def as_measure_candidate(self) -> Any:
         """A MeasureCandidate: the workload scheduled by replaying this record's trace."""
@@ -203,18 +221,20 @@ class Database:
         raise ValueError(f"query: kind must be 'schedule', 'record' or 'ir_module', got {kind!r}")
 
     def dump_pruned(self, destination: Database) -> None:
-        """Copy the best valid record of every workload into ``destination``."""
-        best: dict[int, TuningRecord] = {}
+        """Copy the best valid record of every workload (its :meth:`get_top_k` first) into
+        ``destination``."""
+        workloads: dict[int, Workload] = {}
         for rec in self.get_all_tuning_records():
-            if not rec.is_valid():
+            workloads.setdefault(id(rec.workload), rec.workload)
+        for w in workloads.values():
+            top = self.get_top_k(w, 1)
+            if not top:
                 continue
-            key = id(rec.workload)
-            if key not in best or rec.mean_secs() < best[key].mean_secs():
-                best[key] = rec
-        for rec in best.values():
+            rec = top[0]
             wl = destination.commit_workload(rec.workload.mod)
             destination.commit_tuning_record(
-                TuningRecord(rec.trace, wl, rec.run_secs, rec.target, rec.args_info)
+                TuningRecord(rec.trace, wl, rec.run_secs, rec.target, rec.args_info,
+                             verified=rec.verified)
             )
 
     # -- scoping -------------------------------------------------------------------------

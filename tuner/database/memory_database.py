@@ -1,9 +1,16 @@
 """MemoryDatabase: workloads and records kept in memory, indexed by module hash.
 
-A schedule measured again (a later record of the same workload with the same trace and
-decisions, e.g. from :func:`onnxtune.tuner.verify.verify_best_records`) supersedes its
-earlier records in :meth:`MemoryDatabase.get_top_k`: the ranking uses each schedule's
-latest measurement. Every record is kept.
+How :meth:`MemoryDatabase.get_top_k` ranks a workload's records:
+
+* a schedule measured again (a later record with the same trace and decisions) is ranked
+  by its latest measurement;
+* the schedules measured by the workload's latest verification session (records with the
+  highest ``verified`` stamp, see :mod:`onnxtune.tuner.verify`) come first, by mean time,
+  then all others, by mean time. Times measured side by side in one session are
+  comparable; a single measurement made while tuning, perhaps on a quieter or busier
+  machine, is not comparable with them, and a lucky one must not win.
+
+Every record is kept. :meth:`MemoryDatabase.top_measured` ranks by time alone.
 """
 
 from __future__ import annotations
@@ -81,6 +88,21 @@ class MemoryDatabase(Database):
     def get_top_k(self, workload: Workload, top_k: int) -> list[TuningRecord]:
         if top_k < 0:
             raise ValueError(f"get_top_k: top_k must be >= 0, got {top_k}")
+        valid = self._latest_valid(workload)
+        session = max((r.verified for r in valid if r.verified is not None), default=None)
+        valid.sort(key=lambda r: (r.verified is None or r.verified != session,
+                                  r.mean_secs()))
+        return valid[:top_k]
+
+    def top_measured(self, workload: Workload, top_k: int) -> list[TuningRecord]:
+        """The ``top_k`` valid schedules of ``workload`` with the lowest latest mean time,
+        verified or not."""
+        valid = self._latest_valid(workload)
+        valid.sort(key=TuningRecord.mean_secs)
+        return valid[:top_k]
+
+    def _latest_valid(self, workload: Workload) -> list[TuningRecord]:
+        """Each schedule's latest record, if valid."""
         wl = self._lookup(workload.mod, workload.shash) if id(workload) not in self._records_of \
             else workload
         if wl is None:
@@ -88,9 +110,7 @@ class MemoryDatabase(Database):
         latest: dict[str, TuningRecord] = {}
         for r in self._records_of[id(wl)]:
             latest[self.trace_key(r)] = r  # a later measurement of the same schedule wins
-        valid = [r for r in latest.values() if r.is_valid()]
-        valid.sort(key=TuningRecord.mean_secs)
-        return valid[:top_k]
+        return [r for r in latest.values() if r.is_valid()]
 
     def get_all_tuning_records(self) -> list[TuningRecord]:
         return list(self.records)
