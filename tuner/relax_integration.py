@@ -180,16 +180,31 @@ def schedule_from_database(database: Database | None, target: Any,
                            ) -> Callable[[PrimFunc], PrimFunc]:
     """A ``schedule_fn`` for the graph builder: the database's best schedule of a function;
     else, under anchor-block equality, the anchor task's trace applied to it
-    (``trace_apply``); else ``fallback`` (the default schedule). ``stats`` counts each
-    outcome ("tuned", "anchor", "default")."""
+    (``trace_apply``) unless that trace is the anchor task's default schedule; else
+    ``fallback`` (the default schedule). ``stats`` counts each outcome ("tuned", "anchor",
+    "default")."""
     from onnxtune.tir.schedule import Schedule
 
     from .trace_apply import schedule_using_anchor_trace
 
     counts = stats if stats is not None else {}
+    is_default: dict[int, bool] = {}
 
     def bump(k: str) -> None:
         counts[k] = counts.get(k, 0) + 1
+
+    def default_record(rec: Any) -> bool:
+        """Is ``rec`` the anchor task's default schedule? Then a kernel that shares only
+        the anchor gets its own default schedule, not that one's trace replayed on it."""
+        if id(rec) not in is_default:
+            from onnxtune.compile.default_schedule import default_schedule_of
+
+            try:
+                own = default_schedule_of(rec.workload.mod["main"], target).trace.as_json()
+                is_default[id(rec)] = own == rec.trace.as_json()
+            except Exception:  # noqa: BLE001 - then it is not the default schedule
+                is_default[id(rec)] = False
+        return is_default[id(rec)]
 
     def schedule_fn(pf: PrimFunc) -> PrimFunc:
         one = IRModule({"main": pf})
@@ -201,6 +216,9 @@ def schedule_from_database(database: Database | None, target: Any,
                 logger.warning("database query failed for a kernel: %s", e)
         if rec is not None:
             exact = module_equal(rec.workload.mod, one, "structural")
+            if not exact and fallback is not None and default_record(rec):
+                bump("default")
+                return fallback(pf)
             sch = Schedule(one)
             try:
                 if exact:

@@ -83,6 +83,27 @@ def test_compile_relax_uses_records_and_anchor_traces(model, mod):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
+def test_a_shared_anchors_default_schedule_gives_each_kernel_its_own_default(model, mod):
+    from onnxtune.compile.default_schedule import default_schedule_of
+
+    tasks = extract_tasks(mod, "llvm", module_equality="anchor-block")
+    shared = next(t for t in tasks if len(t.dispatched) >= 2)
+    db = MemoryDatabase(module_equality="anchor-block")
+    sch = default_schedule_of(shared.mod["main"], "llvm")
+    db.commit_tuning_record(TuningRecord(sch.trace, db.commit_workload(shared.mod), [1e-3]))
+    stats: dict[str, int] = {}
+    ex = compile_relax(db, mod, "llvm", stats=stats)
+    # the other kernels of the task got their own default schedules
+    assert stats["tuned"] == 1 and "anchor" not in stats
+    assert stats["default"] >= len(shared.dispatched) - 1
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    out = VirtualMachine(ex)["main"](x)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {"input": x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 def test_layout_rewritten_weights_are_repacked_at_compile_time(model, mod):
     from onnxtune.tir.transform.layout_rewrite import split_layout_rewrite_preproc
     from onnxtune.tuner import TuneContext
