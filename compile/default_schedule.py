@@ -87,6 +87,13 @@ TILE_VECTORS_MAX = 2
 #: by every channel block): None decides by SMALL_WEIGHT_BYTES and LARGE_INPUT_BYTES,
 #: True / False force it
 CHANNELS_INNER: bool | None = None
+#: a packed tile takes at most this many points along the output's last axis (the rest of
+#: its register budget goes to the next axis: 7 x 2 instead of 14 x 1); None: no cap
+PACKED_WIDTH_MAX: int | None = None
+#: a packed tile holds this many channel vectors (its points get the rest of the register
+#: budget; POINTWISE_HALF_TILE and PACKED_VECTORS_MAX then do not apply); None: decided
+#: by those
+PACKED_VECTORS: int | None = None
 
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
@@ -106,10 +113,12 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PACKED_VECTORS_MAX": (int,),
     "TILE_VECTORS_MAX": (int,),
     "CHANNELS_INNER": (bool, type(None)),
+    "PACKED_WIDTH_MAX": (int, type(None)),
+    "PACKED_VECTORS": (int, type(None)),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
-             "TILE_VECTORS_MAX": 1}
+             "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1, "PACKED_VECTORS": 1}
 
 
 def resolve_knobs(knobs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -162,30 +171,41 @@ def default_schedule_of(func: PrimFunc, target: Any = None,
 #: promising first (register tiles sized for AVX-512's 32 registers, other loop orders and
 #: staging choices, parallel grain, weight blocking)
 VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
+    # register tiles: AVX-512 has 32 vector registers, the default budgets 16
     {"REGISTER_BUDGET": 30},
-    {"REGISTER_BUDGET": 24},
-    {"POINTWISE_HALF_TILE": False},
-    {"REGISTER_BUDGET": 30, "POINTWISE_HALF_TILE": False},
+    {"PACKED_VECTORS": 2},
+    {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 7},
+    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 3},
+    {"PACKED_WIDTH_MAX": 7},
+    # loop order: channel blocks innermost (input tiles reused) or outermost
+    {"PACKED_WIDTH_MAX": 7, "CHANNELS_INNER": True},
     {"CHANNELS_INNER": True},
     {"CHANNELS_INNER": False},
-    {"REGISTER_BUDGET": 12},
-    {"PACKED_VECTORS_MAX": 2},
-    {"PACKED_VECTORS_MAX": 1},
-    {"REGISTER_BUDGET": 30, "PACKED_VECTORS_MAX": 2},
-    {"STAGE_INPUT": False},
+    {"POINTWISE_HALF_TILE": False},
+    {"REGISTER_BUDGET": 30, "POINTWISE_HALF_TILE": False},
+    # weight blocks along the reduction, parallel grain
     {"WEIGHT_BLOCK_BYTES": 8 * 1024},
-    {"WEIGHT_BLOCK_BYTES": 32 * 1024},
     {"WEIGHT_BLOCK_BYTES": 1 << 40},
-    {"CHUNKS_PER_THREAD": 1},
     {"CHUNKS_PER_THREAD": 16},
+    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 4},
+    {"REGISTER_BUDGET": 24},
+    {"REGISTER_BUDGET": 12},
+    # (past the default limit of 16 for most convolutions)
+    {"WEIGHT_BLOCK_BYTES": 32 * 1024},
+    {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 4},
+    {"PACKED_WIDTH_MAX": 4},
+    {"STAGE_INPUT": False},
+    {"CHUNKS_PER_THREAD": 1},
     {"CHANNEL_CHUNKS": 0},
     {"CHANNEL_CHUNKS": 2},
     {"VECTOR_EPILOGUE": False},
     {"TILE_VECTORS_MAX": 4},
     {"TILE_VECTORS_MAX": 1},
     {"DEINTERLEAVE": False},
-    {"REGISTER_BUDGET": 24, "CHANNELS_INNER": True},
+    {"PACKED_VECTORS_MAX": 2},
+    {"PACKED_VECTORS_MAX": 1},
     {"REGISTER_BUDGET": 30, "CHANNELS_INNER": True},
+    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 2},
 )
 
 
@@ -671,7 +691,11 @@ class _Planner:
         # register tile over the other spatial axes, innermost first
         regs = self.k("REGISTER_BUDGET")
         budget = regs - 2
-        if (self.k("POINTWISE_HALF_TILE") and _pointwise(f, widx) and f.spatial[-1][1] <= 2 * budget
+        want = self.k("PACKED_VECTORS")
+        if want is not None:  # the points get what ``want`` channel vectors leave
+            budget = max(1, budget // want)
+        elif (self.k("POINTWISE_HALF_TILE") and _pointwise(f, widx)
+                and f.spatial[-1][1] <= 2 * budget
                 and 4 * _divisor_at_most(f.spatial[-1][1], budget // 2) >= budget):
             # no window along the output (a 1x1 convolution) and rows of at most two
             # tiles: half the points, two channel vectors — fewer loads per multiply-add.
@@ -679,14 +703,18 @@ class _Planner:
             # the epilogue, which a wide tile vectorizes.)
             budget //= 2
         factors = [1] * ns
+        width_max = self.k("PACKED_WIDTH_MAX")
         for k in range(ns - 1, -1, -1):
             if k == fpos:
                 continue
-            factors[k] = _divisor_at_most(f.spatial[k][1], max(1, budget))
+            cap = budget if width_max is None else min(budget, width_max)
+            width_max = None  # only the innermost axis
+            factors[k] = _divisor_at_most(f.spatial[k][1], max(1, cap))
             budget //= factors[k]
         nvec = f.spatial[fpos][1] // V
-        fu = _divisor_at_most(nvec, max(1, min(self.k("PACKED_VECTORS_MAX"), (regs - 2) // max(
-            1, _prod(factors)))))
+        fu = _divisor_at_most(nvec, max(1, min(
+            self.k("PACKED_VECTORS_MAX") if want is None else want,
+            (regs - 2) // max(1, _prod(factors)))))
         outer, inner, outer_ext, outer_pos = [], [], [], []
         for k, lp in enumerate(sp):
             ext = f.spatial[k][1]
