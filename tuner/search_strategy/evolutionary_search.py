@@ -18,8 +18,9 @@ Each round (TVM's algorithm, same parameters):
 Every candidate is post-processed; one a postprocessor rejects is discarded.
 
 Design spaces without sampling instructions (fixed programs, e.g. the default schedule's
-variants) are not drawn at random: each is replayed once, joins every initial population,
-and is measured, ahead of the other picks, in the first rounds until all are measured.
+variants) are not drawn at random: each is replayed (and post-processed) once and picked
+ahead of everything else in the first rounds, until every one is measured; evolution,
+which has no decision of theirs to mutate, leaves them out.
 
 One departure from TVM, on by default (``skip_uninformed=False`` turns it off): while the
 cost model's scores are random (no model, a RandomModel, or a learned model still in its
@@ -183,15 +184,15 @@ class EvolutionarySearch(SearchStrategy):
             st.measured.add(m.key)
             fixed_picks.append(m)
         sample_num -= len(fixed_picks)
-        if not st.traces:  # only fixed programs: nothing to sample or evolve
+        if not st.traces or sample_num == 0:  # nothing to sample or evolve this round
             if not fixed_picks:
                 return None
-            self._log("info", "evolutionary search: picked %d fixed design spaces",
-                      len(fixed_picks))
+            self._log("info", "evolutionary search: picked %d fixed design spaces in %.1f s",
+                      len(fixed_picks), time.perf_counter() - t0)
             return [make_candidate(m.sch) for m in fixed_picks]
         if informed:
             measured = self._pick_best_from_database(int(pop * self.init_measured_ratio))
-            unmeasured = self._sample_init_population(max(1, pop - len(measured) - len(fixed)))
+            unmeasured = self._sample_init_population(max(1, pop - len(measured)))
         else:  # random scores cannot guide evolution: draw the batch from random samples
             measured = []
             unmeasured = self._sample_init_population(
@@ -204,11 +205,11 @@ class EvolutionarySearch(SearchStrategy):
             return None
         if not measured and not unmeasured and not fixed_picks:
             return None
-        picks: list[_Member] = []
-        if sample_num > 0 and informed:
-            bests = self._evolve_with_cost_model(measured + fixed + unmeasured, sample_num)
+        if informed:
+            # (the fixed programs stay out: picked above or measured, nothing to mutate)
+            bests = self._evolve_with_cost_model(measured + unmeasured, sample_num)
             picks = self._pick_with_eps_greedy(unmeasured, bests, sample_num)
-        elif sample_num > 0:
+        else:
             picks = self._pick_with_eps_greedy(unmeasured, [], sample_num)
         picks = fixed_picks + picks
         self._log("info", "evolutionary search: population %d measured + %d fixed + %d sampled "
