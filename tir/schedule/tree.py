@@ -60,10 +60,11 @@ class Located:
         """The loops between the innermost enclosing block and the statement, outer first."""
         out: list[For] = []
         for a in reversed(self.ancestors):
-            if isinstance(a, (Block, BlockRealize)):
-                break
-            if isinstance(a, For):
+            t = type(a)
+            if t is For:
                 out.append(a)
+            elif t is Block or t is BlockRealize:
+                break
         out.reverse()
         return out
 
@@ -76,16 +77,19 @@ class Located:
 
 def stmt_children(s: Stmt) -> tuple[Stmt, ...]:
     """The statements directly under ``s`` (block init included)."""
-    if isinstance(s, SeqStmt):
-        return s.seq
-    if isinstance(s, (For, LetStmt, Allocate)):
+    t = type(s)
+    if t is For:
         return (s.body,)
-    if isinstance(s, BlockRealize):
+    if t is SeqStmt:
+        return s.seq
+    if t is BlockRealize:
         return (s.block,)
-    if isinstance(s, Block):
+    if t is Block:
         return (s.body,) if s.init is None else (s.init, s.body)
-    if isinstance(s, IfThenElse):
+    if t is IfThenElse:
         return (s.then_case,) if s.else_case is None else (s.then_case, s.else_case)
+    if t is LetStmt or t is Allocate:
+        return (s.body,)
     return ()
 
 
@@ -197,17 +201,11 @@ class FuncIndex:
         par = self._par
         chain: list[Stmt] = []
         p = par[id(s)]
-        base: tuple[Stmt, ...] = ()
         while p is not None:
-            hit = self._loc.get(id(p))
-            if hit is not None:
-                base = hit.ancestors + (p,)
-                break
             chain.append(p)
             p = par[id(p)]
         chain.reverse()
-        loc = Located(s, base + tuple(chain))
-        self._loc[id(s)] = loc
+        loc = self._loc[id(s)] = Located(s, tuple(chain))
         return loc
 
     def has_block(self, name: str) -> bool:

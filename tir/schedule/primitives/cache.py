@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...arith import Analyzer, relax_region
+from ...arith.linear import const_int
 from ...buffer import Buffer, BufferRegion
-from ...expr import BinaryOp, FloatImm, IntImm, IterType, IterVar, Range, Var
+from ...expr import Add, BinaryOp, FloatImm, IntImm, IterType, IterVar, Mul, Range, Sub, Var
 from ...function import PrimFunc
 from ...functor import Mutator, _BufferReplacer
 from ...stmt import Block, BlockRealize, BufferStore, For, ForKind, SeqStmt, Stmt, seq, true
@@ -179,12 +180,79 @@ def _relax_to(wloc: Located, region: BufferRegion, where: _Loc) -> BufferRegion:
     dom = {f.loop_var: Range(f.min, f.extent) for f in loops}
     an = Analyzer()
     reg = substitute_region(region, sub)
+    if dom:
+        fast = _const_relax(reg, dom)
+        if fast is not None:
+            return fast
     try:
         reg = relax_region(reg, dom, an) if dom else reg
     except ValueError:
         return region.buffer.full_region()
     return BufferRegion(reg.buffer, tuple(Range(an.simplify(r.min), an.simplify(r.extent))
                                           for r in reg.region))
+
+
+def _const_relax(reg: BufferRegion, dom: dict[Var, Range]) -> BufferRegion | None:
+    """What :func:`_relax_to` makes of ``reg`` when every bound is a constant: each index
+    an affine sum (``+ - *const``) of relaxed variables with constant domains, of one
+    int32/int64 dtype (the writer relaxed over all its loops, the common case of
+    cache_write), computed on ints; None otherwise (the general path decides)."""
+    bounds: dict[Var, tuple[int, int]] = {}
+    for v, r in dom.items():
+        mn, ext = r.min, r.extent
+        if type(mn) is not IntImm or type(ext) is not IntImm or ext.value < 1:
+            return None
+        bounds[v] = (mn.value, mn.value + ext.value - 1)
+    out = []
+    for r in reg.region:
+        mn, ext = r.min, r.extent
+        dtype = mn.dtype
+        if (type(ext) is not IntImm or ext.value < 1 or ext.dtype != dtype
+                or dtype not in ("int32", "int64")):
+            return None
+        coefs: dict[Var, int] = {}
+        base = _affine_sum(mn, 1, coefs, dtype)
+        if base is None:
+            return None
+        lo = hi = base
+        for v, k in coefs.items():
+            b = bounds.get(v)
+            if b is None:
+                return None
+            if k >= 0:
+                lo, hi = lo + k * b[0], hi + k * b[1]
+            else:
+                lo, hi = lo + k * b[1], hi + k * b[0]
+        hi += ext.value - 1
+        if not (-(1 << 31) <= lo <= hi < (1 << 31)):
+            return None
+        out.append(Range(const_int(lo, dtype), const_int(hi - lo + 1, dtype)))
+    return BufferRegion(reg.buffer, tuple(out))
+
+
+def _affine_sum(e: object, k: int, coefs: dict[Var, int], dtype: str) -> int | None:
+    """Add ``k·e`` to ``coefs`` (variable -> coefficient); the constant part, or None if
+    ``e`` is not an affine sum of ``dtype`` variables and constants."""
+    t = type(e)
+    if t is Var:
+        if e.dtype != dtype:
+            return None
+        coefs[e] = coefs.get(e, 0) + k
+        return 0
+    if t is IntImm:
+        return k * e.value if e.dtype == dtype else None
+    if t is Add or t is Sub:
+        a = _affine_sum(e.a, k, coefs, dtype)
+        if a is None:
+            return None
+        b = _affine_sum(e.b, k if t is Add else -k, coefs, dtype)
+        return None if b is None else a + b
+    if t is Mul:
+        if type(e.b) is IntImm and e.b.dtype == dtype:
+            return _affine_sum(e.a, k * e.b.value, coefs, dtype)
+        if type(e.a) is IntImm and e.a.dtype == dtype:
+            return _affine_sum(e.b, k * e.a.value, coefs, dtype)
+    return None
 
 
 def _copy_stage(name: str, src: Buffer, dst: Buffer, region: BufferRegion) -> Stmt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...expr import Add, FloorDiv, FloorMod, IntImm, IterType, Mul, PrimExpr, Range, Sub, Var
 from ...functor import uses_var
-from ...stmt import Block, BlockRealize, For
+from ...stmt import Block, BlockRealize, For, Stmt
 from ..error import ScheduleError
 from ..tree import Located, free_vars, stmt_children
 
@@ -217,20 +217,42 @@ def blocks_under(loc: Located, nested: bool = True) -> list[Located]:
     """The BlockRealizes below ``loc`` in program order (``loc`` excluded; block inits are
     not searched). With ``nested=False`` the search stops at each block found."""
     out: list[Located] = []
-    stack = [(loc.stmt, loc.ancestors)]
-    first = True
+    base = loc.ancestors + (loc.stmt,)
+    path: list[Stmt] = []  # the statements between ``loc`` and the one visited
+    root = loc.stmt
+    kids = (root.body,) if type(root) is Block else stmt_children(root)
+    stack = [(k, 0) for k in reversed(kids)]
+    pop, push = stack.pop, stack.append
     while stack:
-        s, anc = stack.pop()
-        if isinstance(s, BlockRealize) and not first:
-            out.append(Located(s, anc))
+        s, d = pop()
+        del path[d:]
+        t = type(s)
+        if t is BlockRealize:
+            out.append(Located(s, base + tuple(path)))
             if not nested:
                 continue
-        first = False
-        kids = (s.body,) if isinstance(s, Block) else stmt_children(s)
-        anc2 = anc + (s,)
+            kids = (s.block,)
+        elif t is For:
+            kids = (s.body,)
+        elif t is Block:
+            kids = (s.body,)
+        else:
+            kids = stmt_children(s)
+            if not kids:
+                continue
+        path.append(s)
+        d += 1
         for k in reversed(kids):
-            stack.append((k, anc2))
+            push((k, d))
     return out
+
+
+def _outermost(loc: Located, subs: list[Located]) -> list[Located]:
+    """The blocks of ``blocks_under(loc)`` not nested in another one of them
+    (``blocks_under(loc, nested=False)``)."""
+    n = len(loc.ancestors) + 1
+    return [b for b in subs
+            if not any(type(a) is BlockRealize for a in b.ancestors[n:])]
 
 
 def _compact_reason(loc: Located) -> str | None:
@@ -258,12 +280,13 @@ def _compact_reason(loc: Located) -> str | None:
     return None
 
 
-def check_compact_dataflow(loop_loc: Located, primitive: str) -> None:
+def check_compact_dataflow(loop_loc: Located, primitive: str,
+                           top: list[Located] | None = None) -> None:
     """Every block directly under the loop must be a complete block (data-parallel iters
     only, no buffer both read and written) or a reduction block (init, affine binding,
-    reduction vars not indexing the output)."""
+    reduction vars not indexing the output). ``top``: those blocks, if known."""
     loop = loop_loc.stmt
-    for sub in blocks_under(loop_loc, nested=False):
+    for sub in blocks_under(loop_loc, nested=False) if top is None else top:
         reason = _compact_reason(sub)
         if reason is not None:
             raise ScheduleError(
@@ -283,10 +306,11 @@ def check_parallelizable(loop_loc: Located, primitive: str, thread_tag: str = ""
     ``threadIdx.*``)."""
     loop = loop_loc.stmt
     verb = _VERBS.get(primitive, primitive)
-    check_compact_dataflow(loop_loc, primitive)
+    subs = blocks_under(loop_loc)
+    check_compact_dataflow(loop_loc, primitive, _outermost(loop_loc, subs))
     cross_thread = thread_tag.startswith("threadIdx.")
     lv = loop.loop_var
-    for sub in blocks_under(loop_loc):
+    for sub in subs:
         realize = sub.stmt
         block = realize.block
         if any(iv.iter_type != IterType.DATA_PAR for iv in block.iter_vars):
