@@ -86,6 +86,23 @@ def test_kinds_and_design_spaces():
         SpaceGenerator.create("default-variants", limit=0)
 
 
+def test_variant_traces_survive_json():
+    """The records the database stores: each variant's post-processed trace, through JSON,
+    replays to the same program."""
+    import json
+
+    from onnxtune.tir.schedule import Schedule, Trace
+
+    func, _ = _conv()
+    for v in default_schedule.default_schedule_variants(func, TARGET):
+        sch = try_replay(func, design_space_trace(v), 1, Postproc.create("llvm"),
+                         resample=True)
+        text = json.dumps(sch.trace.as_json())
+        again = Schedule(func)
+        Trace.from_json(json.loads(text)).apply_to_schedule(again, remove_postproc=False)
+        assert module_key(again.mod) == module_key(sch.mod)
+
+
 @pytest.mark.parametrize("informed", [False, True])
 def test_search_measures_every_variant_first(informed):
     """Each round of 4 picks takes the unmeasured variants first: after ceil(n / 4)
