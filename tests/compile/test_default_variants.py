@@ -149,3 +149,48 @@ def test_variant_limit_and_custom_grid():
     only = ds.default_schedule_variants(func, TARGET, grid=[{"REGISTER_BUDGET": 30},
                                                             {"REGISTER_BUDGET": 30}])
     assert len(only) == 2  # the default and one distinct variant
+
+
+#: values a knob takes in the random settings below (extremes included)
+KNOB_VALUES = {
+    "REGISTER_BUDGET": [3, 8, 16, 30, 40],
+    "WEIGHT_BLOCK_BYTES": [0, 1024, 16 * 1024],
+    "CHUNKS_PER_THREAD": [1, 4, 64],
+    "STAGE_INPUT": [True, False],
+    "DEINTERLEAVE": [True, False],
+    "CHANNEL_CHUNKS": [0, 1, 3],
+    "VECTOR_EPILOGUE": [True, False],
+    "POINTWISE_HALF_TILE": [True, False],
+    "PACKED_VECTORS_MAX": [1, 2, 4],
+    "TILE_VECTORS_MAX": [1, 2, 5],
+    "CHANNELS_INNER": [None, True, False],
+    "PACKED_WIDTH_MAX": [None, 1, 3, 7],
+    "PACKED_VECTORS": [None, 1, 2, 3],
+    "SMALL_WEIGHT_BYTES": [1024, 1024 * 1024],
+    "LARGE_INPUT_BYTES": [1024, 1024 * 1024],
+    "MIN_PARALLEL_WORK": [1, 32768],
+    "MIN_PARALLEL_ELEMENTS": [1, 4096],
+}
+
+
+@pytest.mark.parametrize("name", ["conv1x1_s2_odd", "conv_bias_relu_7", "conv_in3_stride2",
+                                  "conv_17ch_7"])
+def test_random_knob_settings_match_numpy(name):
+    """Random settings of every knob at once (extremes included: a 3-register budget,
+    1-point-wide tiles, no weight block, a chunk per channel block, tiny cache limits)
+    never change results."""
+    import random
+
+    values = {k: KNOB_VALUES.get(k, [True, False] if types == (bool,) else None)
+              for k, types in ds.KNOBS.items()}
+    values = {k: v for k, v in values.items() if v is not None}
+    func, ref = CASES[name]()
+    rng = random.Random(name)
+    seen: set[int] = set()
+    for _ in range(6):
+        knobs = {k: rng.choice(v) for k, v in sorted(values.items())}
+        sch = ds.default_schedule_of(func, TARGET, knobs)
+        h = module_hash(sch.mod)
+        if h not in seen:
+            seen.add(h)
+            _check(sch.func, ref, f"{name} {knobs}")
