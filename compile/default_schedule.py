@@ -94,6 +94,8 @@ PACKED_WIDTH_MAX: int | None = None
 #: budget; POINTWISE_HALF_TILE and PACKED_VECTORS_MAX then do not apply); None: decided
 #: by those
 PACKED_VECTORS: int | None = None
+#: a matmul against a constant 2-d weight uses packed column panels (compile/dense_schedule)
+DENSE_PANELS = True
 
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
@@ -115,6 +117,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "CHANNELS_INNER": (bool, type(None)),
     "PACKED_WIDTH_MAX": (int, type(None)),
     "PACKED_VECTORS": (int, type(None)),
+    "DENSE_PANELS": (bool,),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
@@ -506,6 +509,18 @@ class _Planner:
         vpos = self._vector_axis(f)
         parallel = (spatial_total * red_total >= self.k("MIN_PARALLEL_WORK")
                     and self.threads > 1)
+        if self.k("DENSE_PANELS"):
+            from .dense_schedule import dense_operands, dense_tile
+
+            widx = dense_operands(self.sch.func, f, lanes)
+            if widx is not None:
+                out = self.attempt(f"dense panels {f.name}", lambda s: dense_tile(
+                    s, f, widx, lanes, self.threads, self.k("REGISTER_BUDGET"),
+                    self.k("CHUNKS_PER_THREAD"), parallel))
+                if out is not None:
+                    if out:
+                        self.done.add(out)
+                    return True
         if vpos is None or f.spatial[vpos][1] % lanes:
             packed = self._packed_axis(f, lanes)
             if packed is not None:

@@ -1,0 +1,93 @@
+"""Packed column panels for matmuls against a constant weight (compile/dense_schedule.py):
+which kernels take them, and their results against numpy on edge shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import onnxtune
+from onnxtune.compile.default_schedule import _facts, default_schedule_of
+from onnxtune.compile.dense_schedule import dense_operands
+from onnxtune.frontend import from_onnx
+from onnxtune.tir.schedule import Schedule
+from onnxtune.tir.schedule.tree import index
+from onnxtune.tuner.relax_integration import extract_tasks
+
+
+def _model(x_shape, w, *, gemm_trans_b=False, bias=None, relu=False):
+    inits = [numpy_helper.from_array(w, "w")]
+    if gemm_trans_b:
+        inputs = ["x", "w"] + (["b"] if bias is not None else [])
+        nodes = [helper.make_node("Gemm", inputs, ["y"], transB=1)]
+        n = w.shape[0]
+    else:
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+        n = w.shape[1]
+        if bias is not None:
+            nodes.append(helper.make_node("Add", ["y", "b"], ["yb"]))
+            nodes[0].output[0], nodes[1].input[0] = "y0", "y0"
+            nodes[1].output[0] = "y"
+    if bias is not None:
+        inits.append(numpy_helper.from_array(bias, "b"))
+    if relu:
+        nodes[-1].output[0] = "pre"
+        nodes.append(helper.make_node("Relu", ["pre"], ["y"]))
+    y_shape = [*x_shape[:-1], n]
+    graph = helper.make_graph(
+        nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _uses_panels(model) -> bool:
+    """Does some task's reduction block qualify for packed column panels?"""
+    for t in extract_tasks(from_onnx(model), "llvm"):
+        sch = Schedule(t.mod)
+        for name in index(sch.func).order:
+            f = _facts(sch, name)
+            if f is not None and f.reduce and dense_operands(sch.func, f, 16) is not None:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("x_shape,k,n,trans,bias,relu", [
+    ((1, 13, 32), 32, 64, False, True, False),   # prime rows, 2 vectors per panel
+    ((2, 7, 40), 40, 48, False, False, True),    # batch 2, odd vector count (1 per panel)
+    ((6, 1), 1, 32, False, False, False),        # K = 1
+    ((17, 3), 3, 96, True, True, False),         # Gemm with transB: W[j, k]
+    ((128, 96), 96, 160, False, True, True),     # 10 vectors, rows split 128 = 16 x 8
+])
+def test_dense_panels_match_numpy(x_shape, k, n, trans, bias, relu):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((n, k) if trans else (k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    model = _model(list(x_shape), w, gemm_trans_b=trans, bias=b, relu=relu)
+    assert _uses_panels(model)
+    sess = onnxtune.InferenceSession(onnxtune.compile_model(model))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    ref = x @ (w.T if trans else w)
+    if b is not None:
+        ref = ref + b
+    if relu:
+        ref = np.maximum(ref, 0)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_kernels_the_panels_leave_alone():
+    rng = np.random.default_rng(0)
+    # an output width that is not a whole number of vectors
+    assert not _uses_panels(_model([8, 16], rng.standard_normal((16, 40)).astype(np.float32)))
+    # a single row: nothing reuses a panel
+    assert not _uses_panels(_model([1, 16], rng.standard_normal((16, 64)).astype(np.float32)))
+
+
+def test_the_knob_turns_panels_off():
+    rng = np.random.default_rng(0)
+    model = _model([32, 64], rng.standard_normal((64, 64)).astype(np.float32))
+    (task,) = [t for t in extract_tasks(from_onnx(model), "llvm")]
+    on = str(default_schedule_of(task.mod["main"], "llvm").trace)
+    off = str(default_schedule_of(task.mod["main"], "llvm", {"DENSE_PANELS": False}).trace)
+    assert "layout_rewrite_preproc" in on and "layout_rewrite_preproc" not in off
