@@ -28,11 +28,11 @@ def _naive(mod: IRModule) -> Schedule:
     return Schedule(mod)  # the unscheduled triple loop: i, j, k with a strided B load
 
 
-def _tiled(mod: IRModule) -> Schedule:
+def _tiled(mod: IRModule, width: int = 16) -> Schedule:
     s = Schedule(mod)
     blk = s.get_block("C")
     i, j, k = s.get_loops(blk)
-    jo, ji = s.split(j, [None, 16])
+    jo, ji = s.split(j, [None, width])
     s.reorder(i, jo, k, ji)
     s.vectorize(ji)
     s.decompose_reduction(blk, k)
@@ -104,22 +104,11 @@ def test_extra_schedules_are_measured_and_can_win(tmp_path):
     assert db.query_tuning_record(mod).trace.as_json() == _tiled(mod).trace.as_json()
 
 
-def _tiled8(mod: IRModule) -> Schedule:
-    s = Schedule(mod)
-    blk = s.get_block("C")
-    i, j, k = s.get_loops(blk)
-    jo, ji = s.split(j, [None, 8])
-    s.reorder(i, jo, k, ji)
-    s.vectorize(ji)
-    s.decompose_reduction(blk, k)
-    return s
-
-
 def test_verified_schedules_rank_first_until_the_next_verification(tmp_path):
     mod = _matmul(128)
     db = JSONDatabase(work_dir=str(tmp_path))
     wl = db.commit_workload(mod)
-    slow, fast = _naive(mod), _tiled8(mod)
+    slow, fast = _naive(mod), _tiled(mod, 8)
     db.commit_tuning_record(_record(slow, wl, [1e-9]))
     (res,) = verify_best_records(db, [wl], "llvm", top_k=1, rounds=2, min_repeat_ms=5)
     assert res.measured == 1 and not res.changed
