@@ -52,6 +52,20 @@ class BindingRewriter:
         #: the simplifier shared by the bindings of one realize (same loop bounds)
         self._simp: Simplifier | None = None
         self._shared = False
+        #: with :meth:`share_values`: one hash-consing table for every simplifier, and the
+        #: linear forms of the substituted values, carried from one realize to the next
+        self._intern: dict | None = None
+        self._seed: dict[int, tuple] = {}
+        self._values: list[PrimExpr] = []
+
+    def share_values(self) -> None:
+        """Carry the linear form of each substituted value from one realize's simplifier
+        to the next (fuse: every block under the fused loop re-simplifies the same
+        ``fused // k % e``). Sound when the values use only variables bound before the
+        rewrite (the fused loop), whose bounds every realize sees alike."""
+        self._intern = {}
+        self._values = [v for v in self.vmap.values() if type(v) is not Var
+                        and type(v) is not IntImm]
 
     def bind_loop(self, var: Var, mn: PrimExpr, ext: PrimExpr) -> None:
         if type(mn) is IntImm and type(ext) is IntImm:
@@ -72,9 +86,19 @@ class BindingRewriter:
         simp = self._simp
         if simp is None:
             simp = Simplifier(self.bounds, {})
+            if self._intern is not None:
+                simp.intern = self._intern
+                simp.lmemo.update(self._seed)
             if self._shared:
                 self._simp = simp
-        return keep_identity(e, simp.visit(ne))
+        out = keep_identity(e, simp.visit(ne))
+        if self._intern is not None:
+            lm = simp.lmemo
+            for v in self._values:
+                hit = lm.get(id(v))
+                if hit is not None and hit[0] is v:
+                    self._seed[id(v)] = hit
+        return out
 
     def stmt(self, s: Stmt, top: bool = True) -> Stmt:
         t = type(s)
@@ -339,6 +363,7 @@ def fuse(
     rw = BindingRewriter(vmap, outer_bounds(locs[0], preserve_unit_iters), None,
                          preserve_unit_iters)
     rw.bind_loop(fused, const_int(0, dtype), total)
+    rw.share_values()
     body = rw.stmt(fors[-1].body)
     new = For(fused, const_int(0, dtype), total, ForKind.SERIAL, body)
     return replace(func, locs[0], new), fused
