@@ -24,8 +24,10 @@ DEFAULT_LIMIT = 16
 
 def variant_design_spaces(mod: Any, target: Any, limit: int = DEFAULT_LIMIT,
                           grid: Any = None) -> list[Any]:
-    """The default-schedule variants of ``mod``'s PrimFunc (the first one, "main" if there
-    are several) for ``target``; [] (with a warning) when the planner cannot schedule it."""
+    """The default-schedule variants of ``mod``'s "main" PrimFunc (or of ``mod`` itself, a
+    PrimFunc) for ``target``; [] (with a warning) when the module has no "main" (the
+    variants' traces name it, as every tuning task's module does) or the planner cannot
+    schedule it."""
     from onnxtune.compile.default_schedule import default_schedule_variants
     from onnxtune.compile.target import Target
     from onnxtune.tir import IRModule, PrimFunc
@@ -34,10 +36,11 @@ def variant_design_spaces(mod: Any, target: Any, limit: int = DEFAULT_LIMIT,
     if isinstance(mod, PrimFunc):
         func = mod
     elif isinstance(mod, IRModule):
-        funcs = {k: f for k, f in mod.functions.items() if isinstance(f, PrimFunc)}
-        if not funcs:
-            raise ValueError("DefaultVariants: the module has no PrimFunc")
-        func = funcs.get("main", next(iter(funcs.values())))
+        func = mod.functions.get("main")
+        if not isinstance(func, PrimFunc):
+            log.warning("DefaultVariants: the module has no PrimFunc 'main' (it has %s): no "
+                        "default-schedule variants", list(mod.functions))
+            return []
     else:
         raise TypeError(f"DefaultVariants: expected an IRModule or PrimFunc, got "
                         f"{type(mod).__name__}")
