@@ -257,6 +257,10 @@ class Simplifier(DivModRules):
         elif base < 0:
             acc = mk(Sub, acc, self.const(-base, dtype))
         self.lmemo[id(acc)] = (acc, s)
+        if type(acc) is not IntImm and dtype_of(acc, self.dtypes) == dtype:
+            # simplifying the canonical form again gives itself (its sum is memoised
+            # above and emits to the same nodes): callers re-simplify results often
+            self.vmemo[id(acc)] = (acc, acc)
         return acc
 
     # -- visitors -------------------------------------------------------------------------

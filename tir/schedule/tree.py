@@ -150,10 +150,13 @@ class FuncIndex:
         while stack:
             s, p = pop()
             t = type(s)
-            if t is For:
+            while t is For:  # loop nests: follow the chain without the stack
                 loops[s.loop_var] = s
-                push((s.body, s))
-            elif t is BlockRealize:
+                par[id(s)] = p
+                n += 1
+                p, s = s, s.body
+                t = type(s)
+            if t is BlockRealize:
                 name = s.block.name_hint
                 if name not in blocks:  # duplicates are the verifier's business
                     blocks[name] = s
@@ -417,12 +420,89 @@ def replace(func: PrimFunc, loc: Located, new: Stmt | None) -> PrimFunc:
     """Rebuild ``func`` with ``loc.stmt`` replaced by ``new``; everything else is shared."""
     cur_old: Stmt = loc.stmt
     cur_new: Stmt | None = new
+    pairs = _shallow_pairs(cur_old, new) if new is not None else None
     for parent in reversed(loc.ancestors):
         rebuilt = with_child(parent, cur_old, cur_new)
         cur_old, cur_new = parent, rebuilt
+        if pairs is not None:
+            pairs.append((parent, rebuilt))
     if cur_new is None:
         raise ScheduleError("internal: cannot remove the function body")
-    return func.with_body(cur_new)
+    out = func.with_body(cur_new)
+    if pairs is not None:
+        _derive_index(func, out, pairs)
+    return out
+
+
+def _shallow_pairs(old: Stmt, new: Stmt) -> list[tuple[Stmt, Stmt]] | None:
+    """``[(old, new)]`` when ``new`` differs from ``old`` only in its own fields (the same
+    child objects, the same loop variable or block name: annotate, parallel, vectorize,
+    ...), with the block of a BlockRealize first when that is such a copy too; None
+    otherwise."""
+    t = type(new)
+    if type(old) is not t or t is SeqStmt or t not in _CONTAINERS:
+        return None
+    ko, kn = stmt_children(old), stmt_children(new)
+    if len(ko) != len(kn):
+        return None
+    if t is For:
+        if new.loop_var is not old.loop_var or kn[0] is not ko[0]:
+            return None
+        return [(old, new)]
+    if t is BlockRealize:
+        if new.block.name_hint != old.block.name_hint:
+            return None
+        if kn[0] is ko[0]:
+            return [(old, new)]
+        inner = _shallow_pairs(ko[0], kn[0])
+        return None if inner is None else [*inner, (old, new)]
+    if t is Block and new.name_hint != old.name_hint:
+        return None
+    if any(a is not b for a, b in zip(ko, kn, strict=True)):
+        return None
+    return [(old, new)]
+
+
+_CONTAINERS = frozenset((For, BlockRealize, Block, SeqStmt, IfThenElse, LetStmt, Allocate))
+_GONE = object()
+
+
+def _derive_index(func: PrimFunc, out: PrimFunc, pairs: list[tuple[Stmt, Stmt]]) -> None:
+    """Cache the index of ``out``, made from ``func`` by replacing the statements of
+    ``pairs`` (old, new; innermost first, up to the body) by copies with the same
+    children, from the cached index of ``func`` (when there is one): only the parents of
+    the copies and of their children change, not the rest of the tree."""
+    last = _LAST[0]
+    base = last[1] if last[0] is func else _INDEX_CACHE.get(id(func))
+    if base is None or base.func is not func or not base._par:
+        return
+    ix = FuncIndex.__new__(FuncIndex)
+    ix.func = out
+    ix._par = par = dict(base._par)
+    ix._blocks = blocks = dict(base._blocks)
+    ix._loops = loops = dict(base._loops)
+    ix._loc = {}
+    ix._order = None
+    top = len(pairs) - 1
+    for i, (o, n) in enumerate(pairs):
+        if par.pop(id(o), _GONE) is _GONE:
+            return
+        par[id(n)] = pairs[i + 1][1] if i < top else None
+        t = type(n)
+        if t is For:
+            if loops.get(n.loop_var) is not o:
+                return
+            loops[n.loop_var] = n
+        elif t is BlockRealize:
+            if blocks.get(n.block.name_hint) is not o:
+                return
+            blocks[n.block.name_hint] = n
+        for c in stmt_children(n):
+            if type(c) in _CONTAINERS:
+                par[id(c)] = n
+    if len(_INDEX_CACHE) >= _INDEX_CACHE_SIZE:
+        del _INDEX_CACHE[next(iter(_INDEX_CACHE))]
+    _INDEX_CACHE[id(out)] = ix
 
 
 _FREE_VARS: dict[int, tuple[object, frozenset]] = {}

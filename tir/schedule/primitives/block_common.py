@@ -17,15 +17,20 @@ from ..error import ScheduleError
 from ..tree import Located, free_vars, index, replace, stmt_children, substitute_region
 from .queries import child_realizes, scope_of
 
+#: node class -> its field names, in order and as a set
+_NAME_SETS: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
 
 def with_fields(node: Any, **changes: Any) -> Any:
     """A copy of an immutable IR node with some fields replaced (``dataclasses.replace``,
     faster: the nodes have no init-only fields and no post-init hooks)."""
     cls = type(node)
-    names = node_fields(cls)
-    if not changes.keys() <= set(names):
+    names = _NAME_SETS.get(cls)
+    if names is None:
+        names = _NAME_SETS[cls] = (node_fields(cls), frozenset(node_fields(cls)))
+    if not changes.keys() <= names[1]:
         return dataclasses.replace(node, **changes)  # raises the usual TypeError
-    return cls(*[changes[n] if n in changes else getattr(node, n) for n in names])
+    return cls(*[changes[n] if n in changes else getattr(node, n) for n in names[0]])
 
 
 # ----------------------------------------------------------------------------------------

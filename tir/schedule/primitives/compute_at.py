@@ -398,14 +398,44 @@ def _identity_inverse(prov: list[_Interval], req: list[_Interval], buf: Buffer,
         d = at.get(v)
         if d is None or v in unit:
             continue
-        lo_pt[v] = inv_an.simplify(substitute_expr(req[d][0], unit))
-        hi_pt[v] = inv_an.simplify(substitute_expr(req[d][1], unit))
+        lo_pt[v] = _inv_simplify(req[d][0], unit, inv_an)
+        hi_pt[v] = _inv_simplify(req[d][1], unit, inv_an)
         blo[v] = const_int(0, v.dtype)
-        bhi[v] = inv_an.simplify(substitute_expr(top[d], unit))
+        bhi[v] = _inv_simplify(top[d], unit, inv_an)
     for v, m in unit.items():
         for out in (lo_pt, hi_pt, blo, bhi):
             out.setdefault(v, m)
     return lo_pt, hi_pt, blo, bhi
+
+
+def _inv_simplify(e: PrimExpr, unit: dict[Var, PrimExpr], inv_an: Analyzer) -> PrimExpr:
+    """``inv_an.simplify(substitute_expr(e, unit))`` for ``e`` simplified by the caller's
+    analyzer: when nothing is substituted and ``e`` is a sum of variables times constants
+    (no division, so the bindings of that analyzer play no part in its form), ``e`` is
+    already what a simplifier without bindings makes of it."""
+    x = substitute_expr(e, unit)
+    if x is e and _plain_linear(e):
+        return e
+    return inv_an.simplify(x)
+
+
+def _plain_linear(e: PrimExpr) -> bool:
+    """``e`` is built from variables and integer constants with ``+``, ``-`` and ``*`` by a
+    constant."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is Var or t is IntImm:
+            continue
+        if t is Add or t is Sub:
+            stack.append(x.a)
+            stack.append(x.b)
+        elif t is Mul and type(x.b) is IntImm:
+            stack.append(x.a)
+        else:
+            return False
+    return True
 
 
 def _var_and_shift(e: PrimExpr) -> tuple[Var, PrimExpr] | None:
