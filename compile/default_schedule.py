@@ -96,6 +96,10 @@ PACKED_WIDTH_MAX: int | None = None
 PACKED_VECTORS: int | None = None
 #: a matmul against a constant 2-d weight uses packed column panels (compile/dense_schedule)
 DENSE_PANELS = True
+#: a padded input read per channel (a depthwise convolution's, a pooling window's) is
+#: computed inside the tile's parallel loop, one channel block at a time while it is cached,
+#: instead of in a pass of its own over the whole tensor
+PAD_AT_TILE = True
 
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
@@ -118,6 +122,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PACKED_WIDTH_MAX": (int, type(None)),
     "PACKED_VECTORS": (int, type(None)),
     "DENSE_PANELS": (bool,),
+    "PAD_AT_TILE": (bool,),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
@@ -174,6 +179,10 @@ def default_schedule_of(func: PrimFunc, target: Any = None,
 #: promising first (register tiles sized for AVX-512's 32 registers, other loop orders and
 #: staging choices, parallel grain, weight blocking)
 VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
+    # the older plans of matmuls and of depthwise / pooling windows (they change nothing
+    # elsewhere: no slot taken)
+    {"DENSE_PANELS": False},
+    {"PAD_AT_TILE": False},
     # register tiles: AVX-512 has 32 vector registers, the default budgets 16
     {"REGISTER_BUDGET": 30},
     {"PACKED_VECTORS": 2},
@@ -332,6 +341,8 @@ class _Planner:
         self.threads = max(1, int(getattr(target, "num_cores", 1) or 1))
         self.done: set[str] = set()
         self.knobs = resolve_knobs(knobs)
+        # per-channel producers of a reduction, left for its tile to compute inside itself
+        self.deferred: set[str] = set()
 
     def k(self, name: str) -> Any:
         """The value of knob ``name`` for this plan."""
@@ -384,9 +395,53 @@ class _Planner:
             if facts.is_reduction:
                 if not self.tile_reduction(facts):
                     self.parallel_outer(facts)
+            elif self.k("PAD_AT_TILE") and self._per_channel_input(name):
+                self.deferred.add(name)
+                continue
             else:
                 self.spatial(facts)
             self.done.add(name)
+        for name in sorted(self.deferred - self.done):  # their tile did not take them
+            if name in index(self.sch.func).blocks:
+                facts = _facts(self.sch, name)
+                if facts is not None and facts.trivial:
+                    self.spatial(facts)
+            self.done.add(name)
+
+    def _per_channel_input(self, name: str) -> bool:
+        """Does block ``name`` (not a reduction) feed exactly one block, a reduction that
+        reads it with reduction variables only in its last two indices (a depthwise
+        convolution's or a pooling window's padded input, not a dense convolution's, which
+        every output channel reads whole)?"""
+        s = self.sch
+        try:
+            consumers = s.get_consumers(s.get_block(name))
+        except Exception:  # noqa: BLE001 - not a plain block
+            return False
+        if len(consumers) != 1:
+            return False
+        cf = _facts(s, s.get(consumers[0]).name_hint)
+        if cf is None or not cf.is_reduction or not cf.trivial:
+            return False
+        buf = s.get(s.get_block(name)).writes[0].buffer
+        lds = [ld for ld in cf.loads if ld.buffer is buf]
+        red = {v for v, _ in cf.reduce}
+        return bool(lds) and all(
+            len(ld.indices) >= 3
+            and not any(red & collect_vars(i) for i in ld.indices[:-2])
+            for ld in lds)
+
+    def _pad_at(self, s: Schedule, f: _Facts, loop) -> None:
+        """Compute the deferred producers of ``f`` at ``loop`` of its tile, their last axis
+        vectorized (see PAD_AT_TILE)."""
+        for ld in f.loads:
+            writers = [b for b in s.get_producers(s.get_block(f.name))
+                       if any(w.buffer is ld.buffer for w in s.get(b).writes)]
+            if len(writers) != 1 or s.get(writers[0]).name_hint not in self.deferred:
+                continue
+            s.compute_at(writers[0], loop)
+            _vectorize_inner(s, writers[0], self.lanes(f.out_dtype), split=True)
+            self.done.add(s.get(writers[0]).name_hint)
 
     # -- 1. inlining ----------------------------------------------------------------------
     def inline(self) -> None:
@@ -636,8 +691,15 @@ class _Planner:
         s.vectorize(vec_loops[-1])
         if epilogue is not None:
             _vectorize_inner(s, epilogue, v)
+        par = None
         if parallel and outer:
-            _parallel_prefix(s, outer, self.threads, self.k("CHUNKS_PER_THREAD"))
+            par = _parallel_prefix(s, outer, self.threads, self.k("CHUNKS_PER_THREAD"))
+        if self.deferred:
+            # inside the parallel loop, else the first loop that does not run once
+            at = par if par is not None else next(
+                (lp for lp in outer if (_const(s.get(lp).extent) or 2) > 1), None)
+            if at is not None:
+                self._pad_at(s, f, at)
         if rd:  # last: parallel and vectorize want the reduction block whole
             init = s.decompose_reduction(blk, rd[0])
             _vectorize_inner(s, init, v)
@@ -1065,8 +1127,9 @@ def _prod(xs: list[int]) -> int:
     return out
 
 
-def _vectorize_inner(s: Schedule, blk, v: int) -> None:
-    """Vectorize the innermost loop of ``blk`` by ``v`` lanes when that divides it."""
+def _vectorize_inner(s: Schedule, blk, v: int, split: bool = False) -> None:
+    """Vectorize the innermost loop of ``blk`` by ``v`` lanes when that divides it (with
+    ``split``: whenever it is longer, the last vector partial)."""
     loops = s.get_loops(blk)
     if not loops:
         return
@@ -1074,9 +1137,9 @@ def _vectorize_inner(s: Schedule, blk, v: int) -> None:
     ext = _const(s.get(inner).extent)
     if ext is None or ext < 2:
         return
-    if ext == v:
+    if ext == v or (split and ext < v):
         s.vectorize(inner)
-    elif ext % v == 0:
+    elif ext % v == 0 or (split and ext > v):
         _, i = s.split(inner, [None, v])
         s.vectorize(i)
 

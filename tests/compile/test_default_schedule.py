@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from onnxtune.compile import build, runtime
-from onnxtune.compile.default_schedule import default_schedule
+from onnxtune.compile.default_schedule import default_schedule, default_schedule_of
 from onnxtune.tir import testing
 from onnxtune.tir.functor import post_order_visit
 from onnxtune.tir.stmt import For, ForKind
@@ -258,3 +258,23 @@ def test_residual_epilogue(shape, x_tile):
         if isinstance(x, For) else None)
     assert x_tile in unrolled
     assert (x_tile in vec_extents) == (x_tile >= 8)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: testing.depthwise_conv2d_nchw(1, 96, 30, 30, 3, 3, stride=2, padding=1),
+    lambda: testing.depthwise_conv2d_nchw(1, 37, 13, 32, 3, 3, padding=1),
+    lambda: testing.depthwise_conv2d_nchw(2, 16, 7, 7, 3, 3, padding=1),
+    lambda: testing.max_pool2d(1, 64, 56, 56, kernel=3, stride=2, padding=1),
+    lambda: testing.max_pool2d(1, 5, 17, 23, kernel=3, stride=2, padding=1),
+])
+def test_a_per_channel_padded_input_is_computed_in_the_tile(make):
+    """A depthwise convolution's or a pooling window's padded input is computed inside the
+    tile's parallel loop, a few channels at a time (PAD_AT_TILE), not in a pass of its own;
+    the knob off keeps the whole padded tensor."""
+    func, ref = make()
+    n, c, h, w = func.params[0].static_shape()
+    whole = n * c * (h + 2) * (w + 2)
+    on = _allocations(_check(func, ref, seed=2))
+    assert on["pad_temp"] < whole
+    off = default_schedule_of(func, "llvm -num-cores=2", {"PAD_AT_TILE": False})
+    assert _allocations(off.mod["main"])["pad_temp"] == whole
