@@ -474,8 +474,8 @@ def _derive_index(func: PrimFunc, out: PrimFunc, pairs: list[tuple[Stmt, Stmt]])
     the copies and of their children change, not the rest of the tree."""
     last = _LAST[0]
     base = last[1] if last[0] is func else _INDEX_CACHE.get(id(func))
-    if base is None or base.func is not func or not base._par:
-        return
+    if base is None or base.func is not func or len(pairs) * 4 > len(base._par):
+        return  # no index to start from, or a long path: a full build is as cheap
     ix = FuncIndex.__new__(FuncIndex)
     ix.func = out
     ix._par = par = dict(base._par)
