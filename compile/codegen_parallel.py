@@ -6,9 +6,12 @@ For ``for v in parallel(min, min + n): body`` the code generator emits
   iterations ``[begin, end)`` of the loop, with every buffer the body touches passed as
   a ``noalias`` pointer and every outer variable it reads passed by value;
 * ``name.parK(ptr closure)`` — the per-thread worker: reads the closure (a struct of
-  ``n``, ``min``, the buffer pointers and the variable values), takes its static chunk
-  ``[tid * ceil(n / T), min(n, (tid + 1) * ceil(n / T)))`` of the iteration range and
-  calls the body function;
+  ``n``, ``min``, a shared counter, the buffer pointers and the variable values), takes
+  its static chunk ``[tid * ceil(n / T), min(n, (tid + 1) * ceil(n / T)))`` of the
+  iteration range and calls the body function; or, when the runtime's
+  ``onnxtune_dynamic_chunks`` is ``k > 0`` (:func:`runtime.set_dynamic_chunks`), takes
+  chunks of ``ceil(n / (T * k))`` iterations from the counter (an atomic add) until none
+  is left, so that a thread the OS preempts holds up one small chunk, not its share;
 * at the loop's place: the closure is filled in (stack storage of the caller) and the
   region launched through :mod:`onnxtune.compile.runtime` (``GOMP_parallel`` on libgomp's
   pool with the runtime's thread count; the chunking is ``runtime.emit_static_chunk``).
@@ -59,13 +62,15 @@ class ParallelCodeGen:
         bufs, vars_ = self._captures(loop)
         base = self.unique_name(f"{self.b.function.name.removesuffix('.compute')}.par")
         body_fn = self._outline_body(base + ".body", loop, bufs, vars_)
-        # closure: { i64 n, i64 min, ptr buf..., var... }
-        fields = [I64, I64] + [PTR] * len(bufs) + [self.vars[v].type for v in vars_]
+        # closure: { i64 n, i64 min, i64 next (the shared counter of dynamic chunks),
+        #            ptr buf..., var... }
+        fields = [I64, I64, I64] + [PTR] * len(bufs) + [self.vars[v].type for v in vars_]
         cty = ir.LiteralStructType(fields)
         worker = self._worker(base, cty, body_fn, len(bufs), len(vars_))
         closure = self.alloca_builder.alloca(cty, name=f"{base}.closure")
         closure.type = PTR  # an opaque pointer, like every pointer in the module
-        values = [extent, start] + [self.bufs[b] for b in bufs] + [self.vars[v] for v in vars_]
+        values = [extent, start, ir.Constant(I64, 0)] + [self.bufs[b] for b in bufs] + [
+            self.vars[v] for v in vars_]
         for i, val in enumerate(values):
             slot = self.b.gep(closure, [ir.Constant(I32, 0), ir.Constant(I32, i)],
                               source_etype=cty)
@@ -125,6 +130,31 @@ class ParallelCodeGen:
         bb.branch(head)
         bb.position_at_end(done)
 
+    def _dynamic_chunks(self, closure, cty, body_fn, args, n, start, k) -> None:
+        """Take chunks of ``c = max(1, ceil(n / (threads * k)))`` iterations from the
+        closure's counter until it passes ``n``."""
+        b = self.b
+        _, nt = runtime.emit_thread_info(self.module, b)
+        parts = b.mul(b.sext(nt, I64), b.sext(k, I64))
+        c = b.sdiv(b.add(n, b.sub(parts, ir.Constant(I64, 1))), parts)
+        c = b.select(b.icmp_signed("<", c, ir.Constant(I64, 1)), ir.Constant(I64, 1), c,
+                     name="chunk")
+        counter = b.gep(closure, [ir.Constant(I32, 0), ir.Constant(I32, 2)],
+                        source_etype=cty)
+        head = b.append_basic_block("dyn.next")
+        body = b.append_basic_block("dyn.run")
+        done = b.append_basic_block("dyn.done")
+        b.branch(head)
+        b.position_at_end(head)
+        lo = b.atomic_rmw("add", counter, c, "monotonic", name="lo")
+        b.cbranch(b.icmp_signed("<", lo, n), body, done)
+        b.position_at_end(body)
+        hi = b.add(lo, c)
+        hi = b.select(b.icmp_signed("<", hi, n), hi, n, name="hi")
+        b.call(body_fn, args + [b.add(lo, start), b.add(hi, start)])
+        b.branch(head)
+        b.position_at_end(done)
+
     def _worker(self, base: str, cty: ir.LiteralStructType, body_fn: ir.Function,
                 nbufs: int, nvars: int) -> ir.Function:
         outer = self.save_state()
@@ -139,9 +169,15 @@ class ParallelCodeGen:
                              source_etype=cty)
                 vals.append(b.load(slot, typ=t))
             n, start = vals[0], vals[1]
-            lo, hi = runtime.emit_static_chunk(self.module, b, n)
-            with b.if_then(b.icmp_signed("<", lo, hi)):
-                b.call(body_fn, vals[2:2 + nbufs + nvars] + [b.add(lo, start), b.add(hi, start)])
+            args = vals[3:3 + nbufs + nvars]
+            k = b.load(runtime.dynamic_chunks_global(self.module), typ=I32, name="k")
+            with b.if_else(b.icmp_signed("==", k, ir.Constant(I32, 0))) as (static, dynamic):
+                with static:
+                    lo, hi = runtime.emit_static_chunk(self.module, b, n)
+                    with b.if_then(b.icmp_signed("<", lo, hi)):
+                        b.call(body_fn, args + [b.add(lo, start), b.add(hi, start)])
+                with dynamic:
+                    self._dynamic_chunks(closure, cty, body_fn, args, n, start, k)
             self.finish_function()
         finally:
             self.restore_state(outer)

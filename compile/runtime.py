@@ -50,8 +50,12 @@ from llvmlite import ir
 LAUNCH_SYMBOL = "GOMP_parallel"
 #: process global (i32) holding the thread count launches use; 0 = the pool's default
 NUM_THREADS_SYMBOL = "onnxtune_num_threads"
+#: process global (i32): 0 = each thread runs one static chunk of a parallel loop; k > 0 =
+#: threads take chunks of about n / (threads * k) iterations from a shared counter
+DYNAMIC_CHUNKS_SYMBOL = "onnxtune_dynamic_chunks"
 #: every symbol generated code may import from the runtime
-SYMBOLS = (LAUNCH_SYMBOL, "omp_get_thread_num", "omp_get_num_threads", NUM_THREADS_SYMBOL)
+SYMBOLS = (LAUNCH_SYMBOL, "omp_get_thread_num", "omp_get_num_threads", NUM_THREADS_SYMBOL,
+           DYNAMIC_CHUNKS_SYMBOL)
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -62,6 +66,7 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _lib_path: str | None = None
 _num_threads = ctypes.c_int32(0)  # the storage behind NUM_THREADS_SYMBOL; never freed
+_dynamic_chunks = ctypes.c_int32(0)  # the storage behind DYNAMIC_CHUNKS_SYMBOL
 _used = False  # whether this process may have started the pool's threads
 log = logging.getLogger(__name__)
 
@@ -186,6 +191,8 @@ def load() -> str:
             lib.omp_set_num_threads.argtypes = [ctypes.c_int]
             _num_threads.value = _env_threads()
             llvm.add_symbol(NUM_THREADS_SYMBOL, ctypes.addressof(_num_threads))
+            _dynamic_chunks.value = _env_dynamic_chunks()
+            llvm.add_symbol(DYNAMIC_CHUNKS_SYMBOL, ctypes.addressof(_dynamic_chunks))
             _lib, _lib_path = lib, path
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -234,6 +241,33 @@ def set_num_threads(n: int | None) -> None:
     assert _lib is not None
     _num_threads.value = n or 0
     _lib.omp_set_num_threads(n or _default_threads())
+
+
+def _env_dynamic_chunks() -> int:
+    raw = os.environ.get("ONNXTUNE_DYNAMIC_CHUNKS", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ValueError(f"ONNXTUNE_DYNAMIC_CHUNKS must be a non-negative integer, got "
+                         f"{raw!r}")
+    return int(raw)
+
+
+def set_dynamic_chunks(k: int) -> None:
+    """How later parallel loops share their iterations: ``0`` (the default), each thread
+    runs one static chunk; ``k > 0``, threads take chunks of about ``n / (threads * k)``
+    iterations from a shared counter, so a thread the OS preempts (a busy machine) delays
+    the region by one small chunk, not by its whole share. Also ``ONNXTUNE_DYNAMIC_CHUNKS``."""
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"set_dynamic_chunks: expected an int >= 0, got {k!r}")
+    load()
+    _dynamic_chunks.value = k
+
+
+def get_dynamic_chunks() -> int:
+    """The current setting of :func:`set_dynamic_chunks`."""
+    load()
+    return _dynamic_chunks.value
 
 
 def _default_threads() -> int:
@@ -292,6 +326,15 @@ def emit_parallel_launch(module: ir.Module, builder: ir.IRBuilder, body: ir.Func
     launch = _declare(module, LAUNCH_SYMBOL,
                       ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I32, _I32]))
     builder.call(launch, [body, closure, nt, ir.Constant(_I32, 0)])
+
+
+def dynamic_chunks_global(module: ir.Module) -> ir.GlobalVariable:
+    """The ``external global i32 @onnxtune_dynamic_chunks`` declaration in ``module``."""
+    gv = module.globals.get(DYNAMIC_CHUNKS_SYMBOL)
+    if gv is None:
+        gv = ir.GlobalVariable(module, _I32, DYNAMIC_CHUNKS_SYMBOL)
+        gv.linkage = "external"
+    return gv
 
 
 def emit_thread_info(module: ir.Module, builder: ir.IRBuilder) -> tuple[ir.Value, ir.Value]:

@@ -169,3 +169,41 @@ def test_missing_libgomp_is_explained():
         runtime.load()
     """, ONNXTUNE_LIBGOMP="/nonexistent/libgomp.so.1")
     assert r.returncode != 0 and "ONNXTUNE_LIBGOMP" in r.stderr
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 8])
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 1001])
+def test_dynamic_chunks_cover_each_iteration_once(n, k):
+    """A generated parallel loop (outlined by the code generator) runs each iteration
+    exactly once whatever runtime.set_dynamic_chunks says, on 1, 2 or 3 threads."""
+    from onnxtune.compile import build
+    from onnxtune.tir import Schedule, te
+
+    a = te.placeholder((n,), "float32", name="A")
+    c = te.compute((n,), lambda i: a[i] + 1.0, name="C")
+    s = Schedule(te.create_prim_func([a, c]))
+    s.parallel(s.get_loops(s.get_block("C"))[0])
+    f = build(s.mod)["main"]
+    x = np.arange(n, dtype=np.float32)
+    try:
+        runtime.set_dynamic_chunks(k)
+        assert runtime.get_dynamic_chunks() == k
+        for threads in (1, 2, 3):
+            runtime.set_num_threads(threads)
+            out = np.full(n, -7.0, np.float32)
+            f(x, out)
+            np.testing.assert_array_equal(out, x + 1)
+    finally:
+        runtime.set_dynamic_chunks(0)
+        runtime.set_num_threads(None)
+    with pytest.raises(ValueError, match="int >= 0"):
+        runtime.set_dynamic_chunks(-1)
+
+
+def test_dynamic_chunks_env_var():
+    r = _run_python("""
+        from onnxtune.compile import runtime
+        print(runtime.get_dynamic_chunks())
+    """, ONNXTUNE_DYNAMIC_CHUNKS="4")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "4"
