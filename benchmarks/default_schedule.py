@@ -85,20 +85,16 @@ def _onnx_session(op: str, attrs: dict, arrays, threads: int):
     return sess, {names[0]: inputs[0]}
 
 
-def _default_kernel(func, arrays):
-    """The default-scheduled kernel as a model runs it: weights (every input after the
-    first) are layout-free, so their packing block runs once, here, as the graph builder
-    runs it at compile time; the timed kernel takes the packed weights. Returns (module,
-    its arguments)."""
+def packed_kernel(func, arrays):
+    """(compute module, its arguments) of a scheduled ``func``: its layout-rewrite blocks
+    run once, here, as the graph builder runs them at compile time, and the timed kernel
+    takes the packed weights."""
     import numpy as np
 
     from onnxtune.compile import build
-    from onnxtune.compile.default_schedule import default_schedule
     from onnxtune.tir.transform.layout_rewrite import split_layout_rewrite_preproc
 
-    free = list(range(1, len(func.params) - 1))
-    sched = default_schedule(func.with_attr("layout_free_buffers", free))
-    pre, compute = split_layout_rewrite_preproc(sched)
+    pre, compute = split_layout_rewrite_preproc(func)
     args = list(arrays)
     if pre is not None:
         n_src = len(pre.params) // 2
@@ -108,6 +104,16 @@ def _default_kernel(func, arrays):
         for b, arr in zip(pre.params[:n_src], outs, strict=True):
             args[func.params.index(b)] = arr
     return build(compute), args
+
+
+def _default_kernel(func, arrays):
+    """The default-scheduled kernel as a model runs it: weights (every input after the
+    first) are layout-free (see :func:`packed_kernel`). Returns (module, its arguments)."""
+    from onnxtune.compile.default_schedule import default_schedule
+
+    free = list(range(1, len(func.params) - 1))
+    return packed_kernel(default_schedule(func.with_attr("layout_free_buffers", free)),
+                         arrays)
 
 
 def main() -> None:

@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from default_schedule import packed_kernel  # noqa: E402 - the sibling benchmark
 
 DEFAULT_TASKS = "fused_conv2d_add_relu3,fused_conv2d_add_relu10,fused_conv2d_add_relu17"
 
@@ -40,26 +44,6 @@ def _knobs_of(func, target, sch) -> str:
             return "default" if knobs is None else ",".join(f"{k}={v}" for k, v in
                                                              knobs.items())
     return "?"
-
-
-def _packed(func, arrays):
-    """(compute module, its arguments): the layout-rewrite blocks of ``func`` run once
-    here, the timed kernel takes the packed weights (as the graph builder compiles it)."""
-    import numpy as np
-
-    from onnxtune.compile import build
-    from onnxtune.tir.transform.layout_rewrite import split_layout_rewrite_preproc
-
-    pre, compute = split_layout_rewrite_preproc(func)
-    args = list(arrays)
-    if pre is not None:
-        n_src = len(pre.params) // 2
-        ins = [arrays[func.params.index(b)] for b in pre.params[:n_src]]
-        outs = [np.empty(b.static_shape(), b.dtype) for b in pre.params[n_src:]]
-        build(pre, name="preproc")["preproc"](*ins, *outs)
-        for b, arr in zip(pre.params[:n_src], outs, strict=True):
-            args[func.params.index(b)] = arr
-    return build(compute), args
 
 
 def main() -> None:
@@ -101,7 +85,7 @@ def main() -> None:
         build(func)["main"](*ref)
         built = []
         for sch in variants:
-            mod, vargs = _packed(sch.mod["main"], arrays)
+            mod, vargs = packed_kernel(sch.mod["main"], arrays)
             out = [a.copy() for a in vargs]
             mod["main"](*out)
             np.testing.assert_allclose(out[-1], ref[-1], rtol=1e-3, atol=1e-3,
