@@ -292,13 +292,17 @@ def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function
     return fn
 
 
-def num_threads_global(module: ir.Module) -> ir.GlobalVariable:
-    """The ``external global i32 @onnxtune_num_threads`` declaration in ``module``."""
-    gv = module.globals.get(NUM_THREADS_SYMBOL)
+def _external_i32(module: ir.Module, name: str) -> ir.GlobalVariable:
+    gv = module.globals.get(name)
     if gv is None:
-        gv = ir.GlobalVariable(module, _I32, NUM_THREADS_SYMBOL)
+        gv = ir.GlobalVariable(module, _I32, name)
         gv.linkage = "external"
     return gv
+
+
+def num_threads_global(module: ir.Module) -> ir.GlobalVariable:
+    """The ``external global i32 @onnxtune_num_threads`` declaration in ``module``."""
+    return _external_i32(module, NUM_THREADS_SYMBOL)
 
 
 def emit_parallel_launch(module: ir.Module, builder: ir.IRBuilder, body: ir.Function,
@@ -330,11 +334,7 @@ def emit_parallel_launch(module: ir.Module, builder: ir.IRBuilder, body: ir.Func
 
 def dynamic_chunks_global(module: ir.Module) -> ir.GlobalVariable:
     """The ``external global i32 @onnxtune_dynamic_chunks`` declaration in ``module``."""
-    gv = module.globals.get(DYNAMIC_CHUNKS_SYMBOL)
-    if gv is None:
-        gv = ir.GlobalVariable(module, _I32, DYNAMIC_CHUNKS_SYMBOL)
-        gv.linkage = "external"
-    return gv
+    return _external_i32(module, DYNAMIC_CHUNKS_SYMBOL)
 
 
 def emit_thread_info(module: ir.Module, builder: ir.IRBuilder) -> tuple[ir.Value, ir.Value]:
