@@ -311,6 +311,9 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
 
     if max_trials_global < 0:
         raise ValueError(f"tune_model: max_trials_global must be >= 0, got {max_trials_global}")
+    if not isinstance(verify_top_k, int) or verify_top_k < 0:
+        raise ValueError(f"tune_model: verify_top_k must be an int >= 0 (0 skips the "
+                         f"verification), got {verify_top_k!r}")
     tgt = target if isinstance(target, Target) else Target(target)
     model = load_model(model_or_path)
     model_name = (model_or_path if isinstance(model_or_path, str)

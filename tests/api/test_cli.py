@@ -81,6 +81,9 @@ def test_errors_are_one_clear_line(small_model, tmp_path, capsys):
     assert "ArtifactError" in capsys.readouterr().err
     assert main(["tasks", "no_such_model"]) == 1
     assert "bundled models" in capsys.readouterr().err
+    assert main(["tune", small_model, "--trials", "2", "--work-dir", str(tmp_path / "w"),
+                 "--verify-top-k", "-1", "--quiet"]) == 1
+    assert "verify_top_k must be an int >= 0" in capsys.readouterr().err
     art = str(tmp_path / "a.otm")
     assert main(["compile", small_model, "-o", art, "--quiet"]) == 0
     np.save(tmp_path / "wrong.npy", np.zeros((1, 3, 5, 5), np.float32))
