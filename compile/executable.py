@@ -496,6 +496,32 @@ class VirtualMachine:
                     arr[j] = base + ex.plan.offsets[root]
             self._py_calls.append((f._raw, arr))
 
+    def profile(self, *arrays: np.ndarray, repeat: int = 10) -> list[tuple[str, float]]:
+        """Time every kernel call of one run, in the model (each call meets the caches the
+        calls before it left): ``repeat`` runs, one kernel at a time from Python; returns
+        ``(kernel name, median seconds)`` per call, in call order."""
+        if repeat < 1:
+            raise ValueError(f"profile: repeat must be >= 1, got {repeat}")
+        self._check(arrays)
+        if not hasattr(self, "_py_calls"):
+            self._prepare_python()
+        outs = [np.empty(shape, dtype) for _, shape, dtype in self._outs]
+        ptrs = [a.ctypes.data for a in (*arrays, *outs)]
+        for arr, j, k in self._py_patch:
+            arr[j] = ptrs[k]
+        if self._parallel:
+            self._note_parallel()
+        times = np.empty((repeat, len(self._py_calls)))
+        clock = time.perf_counter
+        for r in range(repeat):
+            for c, (raw, arr) in enumerate(self._py_calls):
+                t0 = clock()
+                raw(arr)
+                times[r, c] = clock() - t0
+        del outs  # (kept alive until here: the calls write into them)
+        names = [c.kernel for c in self.executable.calls if not isinstance(c, Alias)]
+        return list(zip(names, (float(t) for t in np.median(times, axis=0)), strict=True))
+
     def _run_python(self, arrays: tuple, outs: list[np.ndarray]) -> None:
         ptrs = [a.ctypes.data for a in (*arrays, *outs)]
         for arr, j, k in self._py_patch:

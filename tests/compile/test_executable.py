@@ -70,6 +70,22 @@ def test_three_kernels_match_numpy(driver):
     assert isinstance(C.VirtualMachine(ex), VirtualMachine)
 
 
+@pytest.mark.parametrize("driver", ["native", "python"])
+def test_profile_times_each_call_in_order(driver):
+    prog, ref = _three_kernel_program()
+    vm = VirtualMachine(Executable.build(prog), driver=driver)
+    x = np.random.default_rng(3).standard_normal((7, 8)).astype(np.float32)
+    prof = vm.profile(x, repeat=3)
+    assert [name for name, _ in prof] == ["mm", "bias", "relu"]
+    assert all(t > 0 for _, t in prof)
+    # the VM still runs correctly afterwards (its own output arrays, not the profile's)
+    np.testing.assert_allclose(vm["main"](x), ref(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="repeat must be >= 1"):
+        vm.profile(x, repeat=0)
+    with pytest.raises(ValueError, match="has shape"):
+        vm.profile(np.zeros((2, 2), np.float32))
+
+
 def test_outputs_are_fresh_arrays():
     prog, ref = _three_kernel_program()
     vm = VirtualMachine(Executable.build(prog))
