@@ -754,13 +754,7 @@ class _Planner:
             # a constant weight: the graph builder runs this packing once, at compile time
             s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
         out_buf = f.block.writes[0].buffer
-        consumers = [] if out_buf in set(s.func.params) else s.get_consumers(blk)
-        if out_buf in set(s.func.params):
-            epilogue = s.cache_write(blk, 0, "local")
-        elif len(consumers) == 1:
-            epilogue = consumers[0]
-        else:
-            epilogue = None
+        epilogue = _epilogue_of(s, blk, out_buf)
         s.transform_layout(blk, ("write", 0), move_last(odim))
         loops = s.get_loops(blk)
         ns = len(f.spatial)
@@ -1125,6 +1119,15 @@ def _prod(xs: list[int]) -> int:
     for x in xs:
         out *= x
     return out
+
+
+def _epilogue_of(s: Schedule, blk, out_buf):
+    """The block a tile's results go through: a local cache_write when ``blk`` writes a
+    function output itself, else its only consumer (None when it has several)."""
+    if out_buf in set(s.func.params):
+        return s.cache_write(blk, 0, "local")
+    consumers = s.get_consumers(blk)
+    return consumers[0] if len(consumers) == 1 else None
 
 
 def _vectorize_inner(s: Schedule, blk, v: int, split: bool = False) -> None:

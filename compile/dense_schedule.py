@@ -78,7 +78,13 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     """Schedule block ``f`` of ``s`` as packed column panels (see the module docstring);
     ``budget``: vector registers for accumulators. Returns the epilogue block's name
     (inlined into the tile) or ""."""
-    from .default_schedule import _const, _divisor_at_most, _parallel_prefix, _vectorize_inner
+    from .default_schedule import (
+        _const,
+        _divisor_at_most,
+        _epilogue_of,
+        _parallel_prefix,
+        _vectorize_inner,
+    )
 
     blk = s.get_block(f.name)
     jext = f.spatial[-1][1]
@@ -91,15 +97,7 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     else:
         s.transform_layout(wb, ("write", 0), lambda jj, kk: (jj // panel, kk, jj % panel))
     s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
-    out_buf = f.block.writes[0].buffer
-    params = set(s.func.params)
-    consumers = [] if out_buf in params else s.get_consumers(blk)
-    if out_buf in params:
-        epilogue = s.cache_write(blk, 0, "local")
-    elif len(consumers) == 1:
-        epilogue = consumers[0]
-    else:
-        epilogue = None
+    epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
     loops = s.get_loops(blk)
     ns = len(f.spatial)
     sp, kloop = loops[:ns], loops[ns]
