@@ -506,9 +506,7 @@ class VirtualMachine:
         if not hasattr(self, "_py_calls"):
             self._prepare_python()
         outs = [np.empty(shape, dtype) for _, shape, dtype in self._outs]
-        ptrs = [a.ctypes.data for a in (*arrays, *outs)]
-        for arr, j, k in self._py_patch:
-            arr[j] = ptrs[k]
+        self._point_calls_at(arrays, outs)
         if self._parallel:
             self._note_parallel()
         times = np.empty((repeat, len(self._py_calls)))
@@ -522,9 +520,13 @@ class VirtualMachine:
         names = [c.kernel for c in self.executable.calls if not isinstance(c, Alias)]
         return list(zip(names, (float(t) for t in np.median(times, axis=0)), strict=True))
 
-    def _run_python(self, arrays: tuple, outs: list[np.ndarray]) -> None:
+    def _point_calls_at(self, arrays: tuple, outs: list[np.ndarray]) -> None:
+        """Point the prepared calls' input and output arguments at these arrays."""
         ptrs = [a.ctypes.data for a in (*arrays, *outs)]
         for arr, j, k in self._py_patch:
             arr[j] = ptrs[k]
+
+    def _run_python(self, arrays: tuple, outs: list[np.ndarray]) -> None:
+        self._point_calls_at(arrays, outs)
         for raw, arr in self._py_calls:
             raw(arr)
