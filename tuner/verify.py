@@ -18,13 +18,13 @@ until the next verification, which re-measures the leader with the new fastest o
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .database import Database, TuningRecord, Workload
+from .database.memory_database import schedule_key
 
 logger = logging.getLogger("onnxtune.tuner.verify")
 
@@ -32,32 +32,26 @@ logger = logging.getLogger("onnxtune.tuner.verify")
 @dataclass
 class VerifyResult:
     """What verification did to one workload: the best mean latency the database ranked
-    first before and after (seconds), how many schedules were re-measured, whether the
-    schedule ranked first changed, how many records were committed, and each re-measured
-    schedule's last samples."""
+    first before and after (seconds), how many schedules were re-measured (each got one
+    new record), whether the schedule ranked first changed, and each re-measured
+    schedule's samples."""
 
     workload: Workload
     before_secs: float
     after_secs: float
     measured: int
     changed: bool
-    committed: int = 0
     samples: list[list[float]] = field(default_factory=list, repr=False)
 
 
 @dataclass
 class _Cand:
-    key: str
     sch: Any
     trace: Any
     args_info: list[Any] | None = None
     artifact: str | None = None
     error: str | None = None
     samples: list[float] = field(default_factory=list)
-
-
-def _key(trace: Any) -> str:
-    return json.dumps(trace.as_json(), separators=(",", ":"))
 
 
 def verify_best_records(database: Database, workloads: list[Any], target: Any, *,
@@ -94,16 +88,15 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
     all_built: list[Any] = []
 
     def measure(wl: Workload, cands: list[_Cand], session: int) -> None:
-        todo = [c for c in cands if c.artifact is None and c.error is None]
-        if todo:
-            built = builder.build([BuilderInput(c.sch.mod, target) for c in todo])
-            all_built.extend(built)
-            for c, b in zip(todo, built, strict=True):
-                if b.error_msg is None:
-                    c.artifact = b.artifact_path
-                    c.args_info = ArgInfo.from_entry_func(c.sch.mod)
-                else:
-                    c.error = f"build failed: {b.error_msg}"
+        """Build ``cands``, time them in interleaved rounds, commit one record each."""
+        built = builder.build([BuilderInput(c.sch.mod, target) for c in cands])
+        all_built.extend(built)
+        for c, b in zip(cands, built, strict=True):
+            if b.error_msg is None:
+                c.artifact = b.artifact_path
+                c.args_info = ArgInfo.from_entry_func(c.sch.mod)
+            else:
+                c.error = f"build failed: {b.error_msg}"
         live = [c for c in cands if c.artifact is not None]
         for _ in range(rounds):
             futures = runner.run([RunnerInput(c.artifact, "cpu", c.args_info) for c in live])
@@ -119,10 +112,8 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
             database.commit_tuning_record(TuningRecord(
                 c.trace, wl, c.samples if ok else None, target, c.args_info,
                 None if ok else f"verification: {c.error}", verified=session))
-            n_commits[0] += 1
 
     results = []
-    n_commits = [0]
     t0 = time.perf_counter()
     try:
         for i, wl in enumerate(wls):
@@ -132,23 +123,21 @@ def verify_best_records(database: Database, workloads: list[Any], target: Any, *
             if not leader and not fastest:
                 continue
             before = leader[0].mean_secs() if leader else float("inf")
-            first_key = _key(leader[0].trace) if leader else None
-            n_commits[0] = 0
+            first_key = schedule_key(leader[0].trace) if leader else None
             pool: dict[str, _Cand] = {}
             for rec in [*leader, *fastest]:
-                k = _key(rec.trace)
+                k = schedule_key(rec.trace)
                 if k not in pool:
                     sch = _replay(rec, wl)
                     if sch is not None:
-                        pool[k] = _Cand(k, sch, rec.trace)
+                        pool[k] = _Cand(sch, rec.trace)
             for sch in extra.get(i, ()):
-                k = _key(sch.trace)
-                pool.setdefault(k, _Cand(k, sch, sch.trace))
+                pool.setdefault(schedule_key(sch.trace), _Cand(sch, sch.trace))
             measure(wl, list(pool.values()), time.time_ns())
             final = database.get_top_k(wl, 1)
             after = final[0].mean_secs() if final else float("inf")
-            changed = bool(final) and _key(final[0].trace) != first_key
-            results.append(VerifyResult(wl, before, after, len(pool), changed, n_commits[0],
+            changed = bool(final) and schedule_key(final[0].trace) != first_key
+            results.append(VerifyResult(wl, before, after, len(pool), changed,
                                         [c.samples for c in pool.values()]))
             logger.info("verified workload %d: %d schedules re-measured, best %.4g ms "
                         "(recorded %.4g ms)%s", i, len(pool), after * 1e3, before * 1e3,

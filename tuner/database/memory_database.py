@@ -46,8 +46,7 @@ class MemoryDatabase(Database):
         are kept alive by ``self.records`` and not changed after commit)."""
         key = self._keys.get(id(record))
         if key is None:
-            key = json.dumps(record.trace.as_json(), separators=(",", ":"))
-            self._keys[id(record)] = key
+            key = self._keys[id(record)] = schedule_key(record.trace)
         return key
 
     def _lookup(self, mod: IRModule, shash: int) -> Workload | None:
@@ -128,3 +127,7 @@ class MemoryDatabase(Database):
     def __len__(self) -> int:
         return len(self.records)
 
+
+def schedule_key(trace) -> str:
+    """A schedule's identity: its trace with decisions, as compact JSON."""
+    return json.dumps(trace.as_json(), separators=(",", ":"))

@@ -110,9 +110,9 @@ class TaskScheduler:
         wl = db.commit_workload(t.ctx.mod)
         recs = db.records_of(wl)
         # distinct schedules: one re-measured (by verification) is still one trial
-        n = db.trials_of(wl) if hasattr(db, "trials_of") else len(recs)
-        t.trials = n
-        self.total_trials += n  # they count against the global budget too
+        trials = db.trials_of(wl) if hasattr(db, "trials_of") else len(recs)
+        t.trials = trials
+        self.total_trials += trials  # they count against the global budget too
         for n, r in enumerate(recs, 1):
             if r.is_valid() and r.mean_secs() < t.best_latency:
                 t.best_latency = r.mean_secs()
