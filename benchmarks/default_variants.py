@@ -7,7 +7,7 @@
 The tasks are extracted from ResNet-50 (``onnxtune.models.get_model("resnet50")``); the
 default picks a 1x1 convolution over 56x56 (256 -> 64 channels), a 3x3 one over 28x28
 (128 -> 128) and a 1x1 one over 14x14 (1024 -> 256), each with its fused bias + relu. For
-every task, ``compile.default_schedule.default_schedule_variants`` gives the distinct
+every task, ``compile.default_variants.default_schedule_variants`` gives the distinct
 schedules over the knob grid (the default first). Each is built as a model runs it: its
 weight-packing blocks run once, before timing, and the timed kernel takes the packed
 weights. Every variant's output is checked against the unscheduled build of the task.
@@ -36,10 +36,11 @@ def _knobs_of(func, target, sch) -> str:
     """The knob setting (of the default grid) that made ``sch``: the first whose schedule
     has the same structure."""
     from onnxtune.compile import default_schedule as ds
+    from onnxtune.compile.default_variants import VARIANT_KNOBS
     from onnxtune.tir.structural import module_hash
 
     want = module_hash(sch.mod, "structural")
-    for knobs in (None, *ds.VARIANT_KNOBS):
+    for knobs in (None, *VARIANT_KNOBS):
         if module_hash(ds.default_schedule_of(func, target, knobs).mod, "structural") == want:
             return "default" if knobs is None else ",".join(f"{k}={v}" for k, v in
                                                              knobs.items())
@@ -60,7 +61,7 @@ def main() -> None:
     import numpy as np
 
     from onnxtune.compile import build, runtime
-    from onnxtune.compile.default_schedule import default_schedule_variants
+    from onnxtune.compile.default_variants import default_schedule_variants
     from onnxtune.compile.target import Target
     from onnxtune.frontend.onnx import from_onnx
     from onnxtune.models import get_model

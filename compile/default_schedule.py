@@ -39,17 +39,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from onnxtune.tir import dtype as dt
-from onnxtune.tir.expr import Add, BufferLoad, IntImm, IterType, Mul, PrimExpr, Sub, Var
 from onnxtune.tir.function import PrimFunc
-from onnxtune.tir.functor import collect_vars, post_order_visit
+from onnxtune.tir.functor import collect_vars
 from onnxtune.tir.schedule import Schedule, ScheduleError
 from onnxtune.tir.schedule.primitives import queries
-from onnxtune.tir.schedule.tree import find_block, index
-from onnxtune.tir.stmt import Block, BlockRealize
+from onnxtune.tir.schedule.tree import index
+from onnxtune.tir.stmt import BlockRealize
+
+from .schedule_facts import (
+    _coef,
+    _const,
+    _deinterleave,
+    _divisor_at_most,
+    _epilogue_of,
+    _Facts,
+    _facts,
+    _pointwise,
+    _prod,
+    _reads_along_last_axis,
+    _rfactor_lanes,
+    _uses,
+    _vectorize_inner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,159 +189,8 @@ def default_schedule_of(func: PrimFunc, target: Any = None,
     return planner.sch
 
 
-#: the knob settings :func:`default_schedule_variants` tries, after the default, most
-#: promising first (register tiles sized for AVX-512's 32 registers, other loop orders and
-#: staging choices, parallel grain, weight blocking)
-VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
-    # the older plans of matmuls and of depthwise / pooling windows (they change nothing
-    # elsewhere: no slot taken)
-    {"DENSE_PANELS": False},
-    {"PAD_AT_TILE": False},
-    # register tiles: AVX-512 has 32 vector registers, the default budgets 16
-    {"REGISTER_BUDGET": 30},
-    {"PACKED_VECTORS": 2},
-    {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 7},
-    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 3},
-    {"PACKED_WIDTH_MAX": 7},
-    # loop order: channel blocks innermost (input tiles reused) or outermost
-    {"PACKED_WIDTH_MAX": 7, "CHANNELS_INNER": True},
-    {"CHANNELS_INNER": True},
-    {"CHANNELS_INNER": False},
-    {"POINTWISE_HALF_TILE": False},
-    {"REGISTER_BUDGET": 30, "POINTWISE_HALF_TILE": False},
-    # weight blocks along the reduction, parallel grain
-    {"WEIGHT_BLOCK_BYTES": 8 * 1024},
-    {"WEIGHT_BLOCK_BYTES": 1 << 40},
-    {"CHUNKS_PER_THREAD": 16},
-    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 4},
-    {"REGISTER_BUDGET": 24},
-    {"REGISTER_BUDGET": 12},
-    # (past the default limit of 16 for most convolutions)
-    {"WEIGHT_BLOCK_BYTES": 32 * 1024},
-    {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 4},
-    {"PACKED_WIDTH_MAX": 4},
-    {"STAGE_INPUT": False},
-    {"CHUNKS_PER_THREAD": 1},
-    {"CHANNEL_CHUNKS": 0},
-    {"CHANNEL_CHUNKS": 2},
-    {"VECTOR_EPILOGUE": False},
-    {"TILE_VECTORS_MAX": 4},
-    {"TILE_VECTORS_MAX": 1},
-    {"DEINTERLEAVE": False},
-    {"PACKED_VECTORS_MAX": 2},
-    {"PACKED_VECTORS_MAX": 1},
-    {"REGISTER_BUDGET": 30, "CHANNELS_INNER": True},
-    {"REGISTER_BUDGET": 30, "PACKED_VECTORS": 2},
-)
-
-
-def default_schedule_variants(func: PrimFunc, target: Any = None, limit: int = 16,
-                              grid: Any = None) -> list[Schedule]:
-    """The distinct schedules (by structural hash of the scheduled module) that
-    :func:`default_schedule_of` makes over the knob settings ``grid`` (default
-    :data:`VARIANT_KNOBS`), the default schedule first, at most ``limit`` of them. Each is
-    a plain Schedule whose trace has no sampling instruction; every one computes exactly
-    what ``func`` computes (the planner only applies semantics-preserving primitives). A
-    setting the planner rejects is skipped."""
-    from onnxtune.tir.structural import module_hash
-
-    if limit < 1:
-        raise ValueError(f"default_schedule_variants: limit must be >= 1, got {limit}")
-    settings = [None, *(VARIANT_KNOBS if grid is None else grid)]
-    out: list[Schedule] = []
-    seen: set[int] = set()
-    for knobs in settings:
-        if len(out) >= limit:
-            break
-        try:
-            sch = default_schedule_of(func, target, knobs)
-        except (ScheduleError, ValueError, NotImplementedError) as err:
-            if knobs is None:
-                raise
-            log.debug("default_schedule_variants: knobs %s skipped: %s", knobs, err)
-            continue
-        h = module_hash(sch.mod, "structural")
-        if h in seen:
-            continue
-        seen.add(h)
-        out.append(sch)
-    return out
-
-
 # ----------------------------------------------------------------------------------------
 # block facts
-
-
-@dataclass
-class _Facts:
-    name: str
-    realize: BlockRealize
-    block: Block
-    spatial: list[tuple[Var, int]]  # (iter var, extent), in order
-    reduce: list[tuple[Var, int]]
-    trivial: bool  # every iter var bound to its own loop, in order, same extents
-    loads: list[BufferLoad]  # of the inputs (the accumulator's own reads left out)
-    out_indices: tuple[PrimExpr, ...]
-    out_dtype: str
-
-    @property
-    def is_reduction(self) -> bool:
-        return bool(self.reduce)
-
-
-def _const(e: PrimExpr) -> int | None:
-    v = getattr(e, "value", None)
-    return v if isinstance(v, int) else None
-
-
-def _facts(sch: Schedule, name: str) -> _Facts | None:
-    loc = find_block(sch.func, name)
-    realize = loc.stmt
-    if not isinstance(realize, BlockRealize):
-        return None
-    block = realize.block
-    spatial, reduce = [], []
-    for iv in block.iter_vars:
-        ext = _const(iv.dom.extent)
-        if ext is None or _const(iv.dom.min) != 0:
-            return None
-        if iv.iter_type == IterType.DATA_PAR:
-            spatial.append((iv.var, ext))
-        elif iv.iter_type == IterType.COMM_REDUCE:
-            reduce.append((iv.var, ext))
-        else:
-            return None
-    loops = loc.loops()
-    trivial = len(loops) == len(block.iter_vars) and all(
-        value is lp.loop_var and _const(lp.extent) == _const(iv.dom.extent)
-        for value, lp, iv in zip(realize.iter_values, loops, block.iter_vars, strict=True)
-    )
-    loads: list[BufferLoad] = []
-    post_order_visit(block.body, lambda n: loads.append(n) if isinstance(n, BufferLoad) else None)
-    if len(block.writes) != 1:
-        return None
-    store = _the_store(block)
-    if store is None:
-        return None
-    loads = [ld for ld in loads if ld.buffer is not store.buffer]  # not the accumulator
-    return _Facts(name, realize, block, spatial, reduce, trivial, loads, store.indices,
-                  store.buffer.dtype)
-
-
-def _the_store(block: Block):
-    from onnxtune.tir.stmt import BufferStore
-
-    stores: list[BufferStore] = []
-    post_order_visit(block.body, lambda n: stores.append(n) if isinstance(n, BufferStore)
-                     else None)
-    return stores[0] if len(stores) == 1 else None
-
-
-def _divisor_at_most(n: int, cap: int) -> int:
-    for d in range(min(n, cap), 0, -1):
-        if n % d == 0:
-            return d
-    return 1
 
 
 # ----------------------------------------------------------------------------------------
@@ -1010,141 +873,6 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
-
-def _reads_along_last_axis(s: Schedule, blk) -> bool:
-    """``blk`` stores one value and loads, besides its producer's output, a buffer whose
-    last index moves with the store's last index."""
-    block = s.get(blk)
-    store = _the_store(block)
-    if store is None or not store.indices:
-        return False
-    last = collect_vars(store.indices[-1])
-    producers = {w.buffer for p in s.get_producers(blk) for w in s.get(p).writes}
-    loads: list[BufferLoad] = []
-    post_order_visit(block.body,
-                     lambda n: loads.append(n) if isinstance(n, BufferLoad) else None)
-    return any(ld.buffer not in producers and ld.indices
-               and collect_vars(ld.indices[-1]) & last for ld in loads)
-
-
-def _pointwise(f: _Facts, widx: int) -> bool:
-    """An image-like output (channels and two more axes) and no reduction variable
-    indexing the other inputs alongside a spatial one (no sliding window: a 1x1
-    convolution)."""
-    wbuf = f.block.reads[widx].buffer
-    rvars = {v for v, e in f.reduce if e > 1}
-    svars = {v for v, e in f.spatial if e > 1}
-    if len(svars) < 3:  # an image's rows and columns besides the channels
-        return False
-    for ld in f.loads:
-        if ld.buffer is wbuf:
-            continue
-        for idx in ld.indices:
-            used = collect_vars(idx)
-            if used & rvars and used & svars:
-                return False
-    return True
-
-
-def _uses(ld: BufferLoad, var: Var) -> bool:
-    return any(var in collect_vars(i) for i in ld.indices)
-
-
-def _coef(e: PrimExpr, v: Var) -> int | None:
-    """The constant coefficient of ``v`` in ``e`` when ``e`` is linear in it, else None."""
-    if e is v:
-        return 1
-    if isinstance(e, IntImm):
-        return 0
-    if isinstance(e, Add | Sub):
-        a, b = _coef(e.a, v), _coef(e.b, v)
-        if a is None or b is None:
-            return None
-        return a + b if isinstance(e, Add) else a - b
-    if isinstance(e, Mul):
-        for x, k in ((e.a, e.b), (e.b, e.a)):
-            if isinstance(k, IntImm):
-                c = _coef(x, v)
-                return None if c is None else c * k.value
-    return 0 if v not in collect_vars(e) else None
-
-
-def _deinterleave(s: Schedule, f: _Facts, vvar: Var, rvar: Var) -> None:
-    """An intermediate that the tile reads along its last axis with a constant stride ``k``
-    in the vectorized variable (a strided convolution's padded input), shared by the
-    tile's rows (independent of ``rvar``), is stored de-interleaved, ``[..., x] ->
-    [..., x % k, x // k]``: each vector load is then contiguous instead of a wide load and
-    shuffles. (A per-row input — a depthwise convolution's — is left alone: loaded once
-    per multiply-add, the copy's scattered stores would cost more than they save.)"""
-    params = set(s.func.params)
-    done = set()
-    for ld in f.loads:
-        buf = ld.buffer
-        if buf in params or buf in done or not ld.indices or _uses(ld, rvar):
-            continue
-        k = _coef(ld.indices[-1], vvar)
-        if k is None or k < 2 or k > 4:
-            continue
-        writers = [b for b in s.get_producers(s.get_block(f.name))
-                   if any(w.buffer is buf for w in s.get(b).writes)]
-        if len(writers) != 1:
-            continue
-        s.transform_layout(writers[0], ("write", 0),
-                           lambda *ix, k=k: (*ix[:-1], ix[-1] % k, ix[-1] // k))
-        done.add(buf)
-
-
-def _rfactor_lanes(s: Schedule, f: _Facts, lanes: int):
-    """A reduction over one innermost axis of extent n: split it ``[n / d, d]`` (d a
-    divisor of n up to the vector width, a power of two if possible, at least 4) and
-    ``rfactor`` the ``d`` part — d partial results computed side by side (one vector),
-    combined after the loop. Returns (the rfactor block, d), or None."""
-    if len(f.reduce) != 1:
-        return None
-    ext = f.reduce[0][1]
-    d = lanes
-    while d > 1 and ext % d:
-        d //= 2
-    if d < 4:
-        d = _divisor_at_most(ext, lanes)
-    if d < 4 or ext < 2 * d:
-        return None
-    loops = s.get_loops(s.get_block(f.name))
-    _, ki = s.split(loops[-1], [None, d])
-    return s.rfactor(ki, len(f.spatial)), d
-
-
-def _prod(xs: list[int]) -> int:
-    out = 1
-    for x in xs:
-        out *= x
-    return out
-
-
-def _epilogue_of(s: Schedule, blk, out_buf):
-    """The block a tile's results go through: a local cache_write when ``blk`` writes a
-    function output itself, else its only consumer (None when it has several)."""
-    if out_buf in set(s.func.params):
-        return s.cache_write(blk, 0, "local")
-    consumers = s.get_consumers(blk)
-    return consumers[0] if len(consumers) == 1 else None
-
-
-def _vectorize_inner(s: Schedule, blk, v: int, split: bool = False) -> None:
-    """Vectorize the innermost loop of ``blk`` by ``v`` lanes when that divides it (with
-    ``split``: whenever it is longer, the last vector partial)."""
-    loops = s.get_loops(blk)
-    if not loops:
-        return
-    inner = loops[-1]
-    ext = _const(s.get(inner).extent)
-    if ext is None or ext < 2:
-        return
-    if ext == v or (split and ext < v):
-        s.vectorize(inner)
-    elif ext % v == 0 or (split and ext > v):
-        _, i = s.split(inner, [None, v])
-        s.vectorize(i)
 
 
 def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int | None = None):

@@ -25,6 +25,8 @@ from typing import Any
 
 from onnxtune.tir.functor import collect_vars
 
+from .schedule_facts import _const, _divisor_at_most, _epilogue_of, _vectorize_inner
+
 
 def dense_operands(func: Any, f: Any, lanes: int) -> int | None:
     """The read index of ``f``'s weight when block ``f`` (default_schedule's block facts)
@@ -78,13 +80,7 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     """Schedule block ``f`` of ``s`` as packed column panels (see the module docstring);
     ``budget``: vector registers for accumulators. Returns the epilogue block's name
     (inlined into the tile) or ""."""
-    from .default_schedule import (
-        _const,
-        _divisor_at_most,
-        _epilogue_of,
-        _parallel_prefix,
-        _vectorize_inner,
-    )
+    from .default_schedule import _parallel_prefix
 
     blk = s.get_block(f.name)
     jext = f.spatial[-1][1]

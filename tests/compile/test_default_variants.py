@@ -10,6 +10,7 @@ import pytest
 
 from onnxtune.compile import build, runtime
 from onnxtune.compile import default_schedule as ds
+from onnxtune.compile import default_variants as dv
 from onnxtune.tir import testing
 from onnxtune.tir.schedule import Schedule
 from onnxtune.tir.structural import module_hash
@@ -79,8 +80,8 @@ def test_knobs_are_checked():
     with pytest.raises(ValueError, match="CHUNKS_PER_THREAD must be >= 1"):
         ds.default_schedule_of(func, TARGET, {"CHUNKS_PER_THREAD": 0})
     with pytest.raises(ValueError, match="limit"):
-        ds.default_schedule_variants(func, TARGET, limit=0)
-    for name in ds.VARIANT_KNOBS:  # the grid only names known knobs, well typed
+        dv.default_schedule_variants(func, TARGET, limit=0)
+    for name in dv.VARIANT_KNOBS:  # the grid only names known knobs, well typed
         ds.resolve_knobs(name)
 
 
@@ -105,7 +106,7 @@ def test_every_variant_matches_numpy(name):
     )
 
     func, ref = CASES[name]()
-    variants = ds.default_schedule_variants(func, TARGET, limit=16)
+    variants = dv.default_schedule_variants(func, TARGET, limit=16)
     assert variants and str(variants[0].mod) == str(ds.default_schedule_of(func, TARGET).mod)
     keys = [module_hash(v.mod) for v in variants]
     assert len(set(keys)) == len(keys)  # distinct
@@ -137,7 +138,7 @@ def test_packed_variants_survive_the_postprocessors_unchanged():
 
     for name in ("conv1x1_14", "conv3x3_13", "conv_bias_relu_7"):
         func, _ = CASES[name]()
-        for v in ds.default_schedule_variants(func, TARGET):
+        for v in dv.default_schedule_variants(func, TARGET):
             sch = replay_trace(func, design_space_trace(v), seed=5, resample=True)
             assert apply_postprocs(sch, Postproc.create("llvm"))
             assert str(sch.mod) == str(v.mod), name
@@ -145,8 +146,8 @@ def test_packed_variants_survive_the_postprocessors_unchanged():
 
 def test_variant_limit_and_custom_grid():
     func, _ = CASES["conv1x1_14"]()
-    assert len(ds.default_schedule_variants(func, TARGET, limit=2)) == 2
-    only = ds.default_schedule_variants(func, TARGET, grid=[{"REGISTER_BUDGET": 30},
+    assert len(dv.default_schedule_variants(func, TARGET, limit=2)) == 2
+    only = dv.default_schedule_variants(func, TARGET, grid=[{"REGISTER_BUDGET": 30},
                                                             {"REGISTER_BUDGET": 30}])
     assert len(only) == 2  # the default and one distinct variant
 

@@ -8,8 +8,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxtune
-from onnxtune.compile.default_schedule import _facts, default_schedule_of
+from onnxtune.compile.default_schedule import default_schedule_of
 from onnxtune.compile.dense_schedule import dense_operands
+from onnxtune.compile.schedule_facts import _facts
 from onnxtune.frontend import from_onnx
 from onnxtune.tir.schedule import Schedule
 from onnxtune.tir.schedule.tree import index

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tuning_standins import InProcessBuilder, InProcessRunner, TileScoreModel
 
-from onnxtune.compile import build, default_schedule
+from onnxtune.compile import build, default_schedule, default_variants
 from onnxtune.tir import testing
 from onnxtune.tir.structural import module_hash
 from onnxtune.tuner import TuneContext
@@ -52,7 +52,7 @@ class _StripLayoutBuilder(InProcessBuilder):
 def _variant_keys(func) -> list[int]:
     """The programs the search measures for the variants: replayed + post-processed."""
     keys = []
-    for v in default_schedule.default_schedule_variants(func, TARGET):
+    for v in default_variants.default_schedule_variants(func, TARGET):
         sch = try_replay(func, design_space_trace(v), 1, Postproc.create("llvm"),
                          resample=True)
         assert sch is not None
@@ -62,7 +62,7 @@ def _variant_keys(func) -> list[int]:
 
 def test_kinds_and_design_spaces():
     func, _ = _conv()
-    n = len(default_schedule.default_schedule_variants(func, TARGET))
+    n = len(default_variants.default_schedule_variants(func, TARGET))
     assert n >= 4
     ctx = TuneContext(func, target=TARGET, space_generator="default-variants", rand_state=1)
     assert isinstance(ctx.space_generator, DefaultVariants)
@@ -94,7 +94,7 @@ def test_variant_traces_survive_json():
     from onnxtune.tir.schedule import Schedule, Trace
 
     func, _ = _conv()
-    for v in default_schedule.default_schedule_variants(func, TARGET):
+    for v in default_variants.default_schedule_variants(func, TARGET):
         sch = try_replay(func, design_space_trace(v), 1, Postproc.create("llvm"),
                          resample=True)
         text = json.dumps(sch.trace.as_json())

@@ -28,7 +28,7 @@ def variant_design_spaces(mod: Any, target: Any, limit: int = DEFAULT_LIMIT,
     PrimFunc) for ``target``; [] (with a warning) when the module has no "main" (the
     variants' traces name it, as every tuning task's module does) or the planner cannot
     schedule it."""
-    from onnxtune.compile.default_schedule import default_schedule_variants
+    from onnxtune.compile.default_variants import default_schedule_variants
     from onnxtune.compile.target import Target
     from onnxtune.tir import IRModule, PrimFunc
     from onnxtune.tir.schedule import ScheduleError
