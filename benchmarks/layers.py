@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     inits = {t.name: tuple(t.dims) for t in model.graph.initializer}
     kinds = [conv_kind(inits.get(n.input[1], ())) for n in model.graph.node
              if n.op_type == "Conv"]
-    ours_conv = [k for k, n in enumerate(names) if "conv" in n]
+    ours_conv = [k for k, n in enumerate(names) if "conv" in n or "matmul" in n]
     ort_conv = [n for n in order if ort_t[n][0] in ("Conv", "FusedConv")]
     if not ours_conv or len(ours_conv) != len(ort_conv):
         print(f"\n{len(ours_conv)} conv kernels of ours, {len(ort_conv)} Conv nodes of "

@@ -110,6 +110,16 @@ PACKED_WIDTH_MAX: int | None = None
 PACKED_VECTORS: int | None = None
 #: a matmul against a constant 2-d weight uses packed column panels (compile/dense_schedule)
 DENSE_PANELS = True
+#: a matmul with a constant 2-d left operand (a pointwise convolution over flattened pixels)
+#: uses row panels (compile/dense_schedule), with PANEL_ACCUMULATORS vector accumulators
+#: (rows x vectors; the vectors then the rows fixed by PANEL_VECTORS / PANEL_ROWS if set)
+ROW_PANELS = True
+PANEL_ACCUMULATORS = 28
+PANEL_ROWS: int | None = None
+PANEL_VECTORS: int | None = None
+#: a row panel tile copies its strip of the right operand into a contiguous block when the
+#: strip is larger than this many bytes; None: never
+PANEL_STAGE_BYTES: int | None = 32 * 1024
 #: a padded input read per channel (a depthwise convolution's, a pooling window's) is
 #: computed inside the tile's parallel loop, one channel block at a time while it is cached,
 #: instead of in a pass of its own over the whole tensor
@@ -137,10 +147,16 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PACKED_VECTORS": (int, type(None)),
     "DENSE_PANELS": (bool,),
     "PAD_AT_TILE": (bool,),
+    "ROW_PANELS": (bool,),
+    "PANEL_ACCUMULATORS": (int,),
+    "PANEL_ROWS": (int, type(None)),
+    "PANEL_VECTORS": (int, type(None)),
+    "PANEL_STAGE_BYTES": (int, type(None)),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
-             "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1, "PACKED_VECTORS": 1}
+             "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1, "PACKED_VECTORS": 1,
+             "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1}
 
 
 def resolve_knobs(knobs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -435,6 +451,19 @@ class _Planner:
                 out = self.attempt(f"dense panels {f.name}", lambda s: dense_tile(
                     s, f, widx, lanes, self.threads, self.k("REGISTER_BUDGET"),
                     self.k("CHUNKS_PER_THREAD"), parallel))
+                if out is not None:
+                    if out:
+                        self.done.add(out)
+                    return True
+        if self.k("ROW_PANELS"):
+            from .dense_schedule import row_panel_operands, row_panel_tile
+
+            widx = row_panel_operands(self.sch.func, f, lanes)
+            if widx is not None:
+                out = self.attempt(f"row panels {f.name}", lambda s: row_panel_tile(
+                    s, f, widx, lanes, self.threads, self.k("PANEL_ACCUMULATORS"),
+                    self.k("CHUNKS_PER_THREAD"), parallel, self.k("PANEL_ROWS"),
+                    self.k("PANEL_VECTORS"), self.k("PANEL_STAGE_BYTES")))
                 if out is not None:
                     if out:
                         self.done.add(out)

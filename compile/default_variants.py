@@ -27,6 +27,14 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     # elsewhere: no slot taken)
     {"DENSE_PANELS": False},
     {"PAD_AT_TILE": False},
+    # row panels (a pointwise convolution as a matmul): register tiles, strip staging
+    {"PANEL_VECTORS": 2},
+    {"PANEL_VECTORS": 7},
+    {"PANEL_ACCUMULATORS": 16},
+    {"PANEL_STAGE_BYTES": None},
+    {"PANEL_VECTORS": 2, "PANEL_STAGE_BYTES": 16 * 1024},
+    {"PANEL_VECTORS": 1, "PANEL_ACCUMULATORS": 16},
+    {"ROW_PANELS": False},
     # register tiles: AVX-512 has 32 vector registers, the default budgets 16
     {"REGISTER_BUDGET": 30},
     {"PACKED_VECTORS": 2},

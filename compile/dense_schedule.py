@@ -118,3 +118,102 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     init = s.decompose_reduction(blk, kloop)
     _vectorize_inner(s, init, lanes)
     return s.get(epilogue).name_hint if epilogue is not None else ""
+
+
+# ----------------------------------------------------------------------------------------
+# a constant left operand: row panels
+
+
+def row_panel_operands(func: Any, f: Any, lanes: int) -> int | None:
+    """The read index of ``f``'s constant left operand when block ``f`` is
+    ``Y[..., i, j] = sum_k A[i, k] * X[..., k, j]`` with ``A`` a two-dimensional
+    layout-free parameter (a pointwise convolution over flattened pixels, see
+    ``frontend.transform.pointwise_conv``), ``j`` a multiple of ``lanes`` that indexes
+    only ``X`` (as its last index, with ``k`` its second-last), else None."""
+    if len(f.reduce) != 1 or not f.out_indices or len(f.spatial) < 2:
+        return None
+    k = f.reduce[0][0]
+    j, i = f.out_indices[-1], f.out_indices[-2]
+    if f.spatial[-1][0] is not j or f.spatial[-2][0] is not i or f.spatial[-1][1] % lanes:
+        return None
+    params = list(func.params)
+    free = set(func.attrs.get("layout_free_buffers", ()))
+    widx, xseen = None, False
+    for idx, region in enumerate(f.block.reads):
+        buf = region.buffer
+        lds = [ld for ld in f.loads if ld.buffer is buf]
+        if not lds:
+            continue
+        if all(len(ld.indices) == 2 and ld.indices[0] is i and ld.indices[1] is k
+               for ld in lds):
+            if widx is not None or buf not in params or params.index(buf) not in free:
+                return None
+            widx = idx
+            continue
+        for ld in lds:
+            if (len(ld.indices) < 2 or ld.indices[-1] is not j or ld.indices[-2] is not k
+                    or any(v in (i, j, k) for e in ld.indices[:-2] for v in collect_vars(e))):
+                return None
+        xseen = True
+    return widx if xseen else None
+
+
+def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
+                   chunks: int, parallel: bool, rows: int | None = None,
+                   vectors: int | None = None, stage_bytes: int | None = None) -> str:
+    """``Y = A @ X`` with a constant ``A`` (see :func:`row_panel_operands`): ``A`` repacked
+    once into row panels ``Ap[i // r, k, i % r]`` (the ``r`` values a ``k`` step broadcasts
+    lie together); loops
+
+        parallel over column strips of u vectors (and the batch)
+          row panels
+            k
+              r rows (unrolled) x u vectors (unrolled) x lanes (vectorized)
+
+    so a strip of ``X`` (``K·u·lanes·4`` bytes) stays cached while every row panel uses it,
+    the ``r·u`` accumulators stay in registers over ``k``, and the epilogue (bias,
+    residual, activation) runs on them along the contiguous columns. ``rows`` / ``vectors``
+    override ``r`` / ``u``. Returns the epilogue block's name (inlined) or ""."""
+    from .default_schedule import _parallel_prefix
+
+    blk = s.get_block(f.name)
+    iext, jext = f.spatial[-2][1], f.spatial[-1][1]
+    nvec = jext // lanes
+    if vectors is None:
+        vectors = _divisor_at_most(nvec, 4)
+        if vectors == 1:  # (49 vectors: 7 of them, fewer rows)
+            vectors = _divisor_at_most(nvec, 7)
+    u = _divisor_at_most(nvec, max(1, vectors))
+    r = _divisor_at_most(iext, max(1, rows if rows is not None else budget // u))
+    wb = s.cache_read(blk, widx, "global")
+    s.transform_layout(wb, ("write", 0), lambda ii, kk: (ii // r, kk, ii % r))
+    s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
+    epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
+    loops = s.get_loops(blk)
+    ns = len(f.spatial)
+    sp, kloop = loops[:ns], loops[ns]
+    jo, ju, jv = s.split(sp[-1], [None, u, lanes])
+    io, ii = s.split(sp[-2], [None, r])
+    outer = [*sp[:-2], jo, io]
+    s.reorder(*outer, kloop, ii, ju, jv)
+    if epilogue is not None:
+        s.reverse_compute_at(epilogue, outer[-1])
+    xidx = next(k for k, rg in enumerate(s.get(blk).reads)
+                if k != widx and rg.buffer is not f.block.writes[0].buffer)
+    kext = f.reduce[0][1]
+    if stage_bytes is not None and kext * u * lanes * 4 > stage_bytes:
+        # the strip of X outgrows L1: copied once per strip into one contiguous block
+        # (rows of X lie H·W·4 bytes apart), which every row panel then reads in order
+        xs = s.cache_read(blk, xidx, "global")
+        s.compute_at(xs, jo)
+        _vectorize_inner(s, xs, lanes)
+        _vectorize_inner(s, epilogue, lanes)
+    for lp in (ii, ju):
+        if (_const(s.get(lp).extent) or 1) > 1:
+            s.unroll(lp)
+    s.vectorize(jv)
+    if parallel:
+        _parallel_prefix(s, outer[:-1], threads, chunks)
+    init = s.decompose_reduction(blk, kloop)
+    _vectorize_inner(s, init, lanes)
+    return s.get(epilogue).name_hint if epilogue is not None else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..ir import IRModule
 from .dce import dead_code_elimination
 from .fold_batchnorm import fold_batchnorm
@@ -9,18 +11,23 @@ from .fold_constant import fold_constant
 from .fuse_ops import fuse_ops
 from .fuse_tir import fuse_tir
 from .legalize import legalize
+from .pointwise_conv import pointwise_conv_as_matmul
 from .verify import verify, verify_enabled
 
 
-def optimize(mod: IRModule, fuse: bool = True) -> IRModule:
+def optimize(mod: IRModule, fuse: bool = True,
+             pointwise_as_matmul: bool | None = None) -> IRModule:
     """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
 
-    With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
+    ``pointwise_as_matmul``: rewrite 1x1 convolutions as matmuls over the flattened pixels
+    (see :mod:`.pointwise_conv`); None reads ``ONNXTUNE_POINTWISE_MATMUL`` (``0`` turns it
+    off; on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
     """
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
         fold_constant,  # the scale-shift constants may fold further
+        pointwise_conv_as_matmul,  # 1x1 convolutions → matmuls over the flat pixels
         dead_code_elimination,  # drop values no output needs
         legalize,  # op calls → call_tir of TE-built PrimFuncs
     ]
@@ -30,6 +37,10 @@ def optimize(mod: IRModule, fuse: bool = True) -> IRModule:
             fuse_tir,  # one PrimFunc per group
         ]
     passes.append(dead_code_elimination)
+    if pointwise_as_matmul is None:
+        pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
+    if not pointwise_as_matmul:
+        passes.remove(pointwise_conv_as_matmul)
     check = verify_enabled()
     for p in passes:
         mod = p(mod)

@@ -92,3 +92,64 @@ def test_the_knob_turns_panels_off():
     on = str(default_schedule_of(task.mod["main"], "llvm").trace)
     off = str(default_schedule_of(task.mod["main"], "llvm", {"DENSE_PANELS": False}).trace)
     assert "layout_rewrite_preproc" in on and "layout_rewrite_preproc" not in off
+
+
+# ----------------------------------------------------------------------------------------
+# row panels: a constant left operand (pointwise convolutions over flattened pixels)
+
+
+def _row_panel_func(m: int, k: int, p: int, batch: int = 1):
+    from onnxtune.tir import te
+
+    a = te.placeholder((m, k), name="A")
+    x = te.placeholder((batch, k, p), name="X")
+    rk = te.reduce_axis((0, k), name="k")
+    y = te.compute((batch, m, p), lambda b, i, j: te.sum(a[i, rk] * x[b, rk, j], axis=rk),
+                   name="matmul")
+    z = te.compute((batch, m, p), lambda b, i, j: te.max(y[b, i, j], 0.0), name="relu")
+    return te.create_prim_func([a, x, z]).with_attr("layout_free_buffers", (0,))
+
+
+@pytest.mark.parametrize("m,k,p,batch,knobs", [
+    (7, 13, 32, 1, {}),                                  # prime rows and reduction
+    (97, 3, 48, 2, {}),                                  # prime rows: panels of one row
+    (64, 256, 64, 1, {}),                                # strip of 64 KB: staged
+    (64, 256, 64, 1, {"PANEL_STAGE_BYTES": None}),       # ... or not
+    (12, 40, 16 * 49, 1, {"PANEL_VECTORS": 7}),          # 49 vectors, 7 per strip
+    (32, 16, 16, 1, {"PANEL_VECTORS": 1, "PANEL_ACCUMULATORS": 5}),
+])
+def test_row_panels_match_numpy(m, k, p, batch, knobs):
+    from onnxtune.compile import build
+    from onnxtune.compile.dense_schedule import row_panel_operands
+
+    func = _row_panel_func(m, k, p, batch)
+    s0 = Schedule(func)
+    f = _facts(s0, "matmul")
+    assert row_panel_operands(s0.func, f, 16) == 0
+    sch = default_schedule_of(func, "llvm", knobs=knobs)
+    text = sch.func.script()
+    assert "layout_rewrite_preproc" in text and "T.vectorized(16)" in text
+    staged = k * 16 * (4 if not knobs else knobs.get("PANEL_VECTORS", 4)) * 4 > 32 * 1024
+    assert ("X_global" in text) == (staged and knobs.get("PANEL_STAGE_BYTES", 1) is not None)
+    rng = np.random.default_rng(m + k + p)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    x = rng.standard_normal((batch, k, p)).astype(np.float32)
+    out = np.empty((batch, m, p), np.float32)
+    build(sch.func, "llvm")["main"](a, x, out)
+    ref = np.maximum(np.einsum("ik,bkj->bij", a, x), 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_row_panels_leave_other_matmuls_alone():
+    from onnxtune.compile.dense_schedule import row_panel_operands
+    from onnxtune.tir import te
+
+    # a constant right operand (that is the column panels' case), and a 33-wide output
+    a = te.placeholder((8, 16), name="A")
+    x = te.placeholder((16, 33), name="X")
+    rk = te.reduce_axis((0, 16), name="k")
+    y = te.compute((8, 33), lambda i, j: te.sum(a[i, rk] * x[rk, j], axis=rk), name="mm")
+    for free in ((1,), (0,)):
+        func = te.create_prim_func([a, x, y]).with_attr("layout_free_buffers", free)
+        s = Schedule(func)
+        assert row_panel_operands(s.func, _facts(s, "mm"), 16) is None

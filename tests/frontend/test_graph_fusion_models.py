@@ -13,8 +13,8 @@ from onnxtune.models.light import load_light
 from onnxtune.tir.module_equality import find_anchor_block
 
 
-def test_resnet50_fusion():
-    mod = optimize(from_onnx(load_light("resnet50")))
+def test_resnet50_fusion_convolutions():
+    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=False)
     main = mod["main"]
     assert all(isinstance(b.value, CallTIR) for b in main.bindings)
     groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
@@ -30,6 +30,26 @@ def test_resnet50_fusion():
         pf = mod[b.value.func]
         if pf.attrs["op_name"].startswith("nn.conv2d"):
             assert find_anchor_block(pf).name_hint == "conv2d"
+
+
+def test_resnet50_fusion_pointwise_as_matmul():
+    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=True)
+    main = mod["main"]
+    groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
+    # the 1x1 convolutions over 56x56 and 28x28 pixels (16 of them) become matmuls with
+    # the same epilogues; 14x14 and 7x7 ones (196, 49 pixels: not whole vectors) and the
+    # strided downsamples stay convolutions
+    assert groups == {
+        "nn.conv2d+add+relu": 25, "matmul+add+relu": 8, "nn.conv2d+add+add+relu": 9,
+        "matmul+add+add+relu": 7, "nn.conv2d+add": 3, "matmul+add": 1,
+        "nn.max_pool2d": 1, "nn.avg_pool2d": 1, "reshape": 21, "nn.dense+add": 1,
+        "nn.softmax": 1,
+    }
+    for b in main.bindings:
+        pf = mod[b.value.func]
+        if pf.attrs["op_name"].startswith("matmul"):
+            assert find_anchor_block(pf).name_hint == "matmul"
+            assert len(pf.params[1].shape) == 3  # (N, C, H·W)
 
 
 @pytest.mark.slow

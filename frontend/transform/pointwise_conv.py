@@ -1,0 +1,172 @@
+"""Pointwise convolutions as matmuls over the flattened pixels.
+
+A 1x1 convolution with unit strides and no padding is a matrix product over the pixels:
+``Y[n, o, h, w] = sum_c W[o, c] X[n, c, h, w]``, i.e. ``Y_f = W_2d @ X_f`` with
+``X_f = X.reshape(N, C, H·W)``. In that form the pixels are one contiguous axis of every
+tensor involved, so the product and its epilogue (bias, residual add, activation) are
+vectorized along the pixels with no transposition; the convolution form vectorizes along
+the output channels and stores its NCHW result through a 16 x w transposition (gathers)
+per tile, which costs a quarter to a half of a ResNet-50 1x1 layer with 64 input
+channels.
+
+The rewrite, for every such ``nn.conv2d`` with a constant weight whose ``H·W`` is a
+multiple of :data:`PIXEL_MULTIPLE`:
+
+    x_f = reshape(x, (N, C, H·W))            # a view: no copy, no kernel
+    y_f = matmul(W.reshape(O, C), x_f)       # (N, O, H·W)
+
+then each elementwise or broadcast consumer whose result has the convolution's shape is
+rewritten to work on the flat form too (its other operands reshaped the same way: a
+constant's ``(H, W)`` dims must be ``(1, 1)`` or ``(H, W)``, a tensor's too, reshaped by a
+view), so FuseOps fuses the epilogue into the matmul as it did into the convolution.
+Wherever a value is needed in its 4-d shape (a 3x3 convolution, a pooling, an output),
+``reshape(y_f, (N, O, H, W))`` is bound under the original variable: again a view. A
+pointwise convolution reading a flat value reads it directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import (
+    Binding,
+    Call,
+    Constant,
+    Expr,
+    Function,
+    IRModule,
+    TensorType,
+    Var,
+    op_call,
+    uses,
+)
+
+#: A convolution is rewritten only when its pixel count is a multiple of this (a 512-bit
+#: vector of float32): the flat axis then splits into whole vectors with no tail.
+PIXEL_MULTIPLE = 16
+
+def pointwise_conv_as_matmul(mod: IRModule) -> IRModule:
+    """Apply the rewrite to every graph function of ``mod`` (see the module docstring)."""
+    out = {}
+    for name, f in mod.functions.items():
+        out[name] = _rewrite(f) if isinstance(f, Function) else f
+    return IRModule(out)
+
+
+def _ints(v, n: int) -> tuple[int, ...]:
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * n
+    return tuple(int(x) for x in v)
+
+
+def _pointwise(call: Call) -> bool:
+    """Is ``call`` a 1x1, unit-stride, unpadded, ungrouped 2-d convolution of a 4-d input
+    with a constant weight and a pixel count that splits into whole vectors?"""
+    if call.op != "nn.conv2d" or len(call.args) != 2:
+        return False
+    x, w = call.args
+    if not isinstance(w, Constant) or w.data.ndim != 4 or w.data.shape[2:] != (1, 1):
+        return False
+    if not isinstance(x.type, TensorType) or len(x.type.shape) != 4:
+        return False
+    a = call.attrs
+    if int(a.get("groups", 1)) != 1:
+        return False
+    if any(s != 1 for s in _ints(a.get("strides", 1), 2)):
+        return False
+    if any(p != 0 for p in _ints(a.get("padding", 0), 2)):
+        return False
+    h, wd = x.type.shape[2:]
+    return (h * wd) % PIXEL_MULTIPLE == 0 and h * wd > 1
+
+
+def _elementwise(call: Call) -> bool:
+    """An elementwise or broadcast op with no axis or shape attribute."""
+    from ..op import OpPattern, get_op
+
+    try:
+        pattern = get_op(call.op).pattern
+    except KeyError:
+        return False
+    if pattern not in (OpPattern.ELEMWISE, OpPattern.BROADCAST):
+        return False
+    return not any(("axis" in k or "axes" in k or "shape" in k) for k in call.attrs)
+
+
+def _flat_shape(shape: tuple[int, ...], hw: tuple[int, int]) -> tuple[int, ...] | None:
+    """``shape`` (broadcast against a 4-d (N, C, H, W)) with its last two dims merged, or
+    None when they are neither (1, 1) nor (H, W)."""
+    if len(shape) > 4:
+        return None
+    s = (1,) * (4 - len(shape)) + tuple(shape)
+    if s[2:] == (1, 1):
+        return (s[0], s[1], 1)
+    if s[2:] == hw:
+        return (s[0], s[1], hw[0] * hw[1])
+    return None
+
+
+def _rewrite(func: Function) -> Function:
+    bindings: list[Binding] = []
+    # id(4-d var) -> (its flat var, its 4-d var); the 4-d binding is emitted on demand
+    flat: dict[int, tuple[Var, Var]] = {}
+    shown: set[int] = set()  # 4-d vars whose reshape-back is bound
+
+    def emit(name: str, value: Call) -> Var:
+        v = Var(name, value.type)
+        bindings.append(Binding(v, value))
+        return v
+
+    def four_d(a: Expr) -> Expr:
+        """``a`` as the rest of the graph sees it (binding its reshape-back once)."""
+        if isinstance(a, Var) and id(a) in flat and id(a) not in shown:
+            fv, v = flat[id(a)]
+            shown.add(id(a))
+            bindings.append(Binding(v, op_call("reshape", [fv], {
+                "newshape": tuple(v.type.shape)})))  # type: ignore[union-attr]
+        return a
+
+    def as_flat(a: Expr, hw: tuple[int, int]) -> Expr | None:
+        if isinstance(a, Var) and id(a) in flat:
+            return flat[id(a)][0]
+        t = a.type
+        if not isinstance(t, TensorType):
+            return None
+        if not t.shape:
+            return a
+        new = _flat_shape(tuple(t.shape), hw)
+        if new is None:
+            return None
+        if isinstance(a, Constant):
+            return Constant(a.data.reshape(new), a.name)
+        a = four_d(a)
+        return emit(f"{a.name}_flat" if isinstance(a, Var) else "flat",
+                    op_call("reshape", [a], {"newshape": new}))
+
+    for b in func.bindings:
+        v = b.value
+        if isinstance(v, Call) and _pointwise(v):
+            x, w = v.args
+            n, c, h, wd = x.type.shape  # type: ignore[union-attr]
+            xf = as_flat(x, (h, wd))
+            w2 = Constant(w.data.reshape(w.data.shape[0], w.data.shape[1]), w.name)
+            attrs = {"out_dtype": v.attrs["out_dtype"]} if v.attrs.get("out_dtype") else {}
+            fv = emit(f"{b.var.name}_flat", op_call("matmul", [w2, xf], attrs))
+            flat[id(b.var)] = (fv, b.var)
+            continue
+        if (isinstance(v, Call) and _elementwise(v) and isinstance(v.type, TensorType)
+                and len(v.type.shape) == 4
+                and any(isinstance(a, Var) and id(a) in flat for a in v.args)):
+            hw = tuple(v.type.shape[2:])
+            args = [as_flat(a, hw) for a in v.args]  # type: ignore[arg-type]
+            if all(a is not None for a in args):
+                fv = emit(f"{b.var.name}_flat", op_call(v.op, args, v.attrs))
+                flat[id(b.var)] = (fv, b.var)
+                continue
+        for a in uses(v):
+            four_d(a)
+        bindings.append(b)
+    for o in func.outputs:
+        for a in uses(o):
+            four_d(a)
+    return func.with_bindings(bindings, func.outputs)

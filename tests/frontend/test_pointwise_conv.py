@@ -1,0 +1,140 @@
+"""Pointwise convolutions as matmuls over the flattened pixels (frontend.transform.pointwise_conv):
+which convolutions are rewritten, what the graph looks like after, and that compiled graphs
+match onnxruntime on random data (untuned: the row-panel default schedule)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxtune.compile.executable import VirtualMachine
+from onnxtune.compile.graph_build import build_graph
+from onnxtune.frontend.ir import Call
+from onnxtune.frontend.onnx import from_onnx
+from onnxtune.frontend.transform import optimize
+from onnxtune.frontend.transform.fold_batchnorm import fold_batchnorm
+from onnxtune.frontend.transform.pointwise_conv import pointwise_conv_as_matmul
+
+
+def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
+    g = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _w(rng, *shape):
+    fan_in = int(np.prod(shape[1:]))
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def _check(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> None:
+    mod = from_onnx(model)
+    vm = VirtualMachine(build_graph(mod, "llvm"))
+    ours = vm.run(feeds)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so)
+    refs = sess.run(None, feeds)
+    for (name, o), r in zip(ours.items(), refs, strict=True):
+        assert o.shape == r.shape, name
+        err = float(np.abs(o - r).max())
+        assert err <= 1e-4 * float(np.abs(r).max()) + 1e-5, f"{name}: max|diff| {err:.3g}"
+
+
+def _ops(model: onnx.ModelProto) -> Counter:
+    mod = pointwise_conv_as_matmul(fold_batchnorm(from_onnx(model)))
+    return Counter(b.value.op for b in mod["main"].bindings if isinstance(b.value, Call))
+
+
+def _bottleneck(c: int, o: int, h: int, w: int, seed: int = 0) -> onnx.ModelProto:
+    """1x1 (c→o) + BN + residual + relu, its output used by a 3x3 conv and a 1x1 conv, then
+    their sum (the 1x1's result is a model output too)."""
+    rng = np.random.default_rng(seed)
+    inits = {
+        "w1": _w(rng, o, c, 1, 1), "w2": _w(rng, o, o, 3, 3), "w3": _w(rng, o, o, 1, 1),
+        "g": rng.uniform(0.5, 1.5, o).astype(np.float32),
+        "b": rng.standard_normal(o).astype(np.float32),
+        "m": rng.standard_normal(o).astype(np.float32),
+        "v": rng.uniform(0.5, 2.0, o).astype(np.float32),
+        "sc": rng.standard_normal((o, h, w)).astype(np.float32),  # a full (H, W) constant
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"]),
+        helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]),
+        helper.make_node("Add", ["bn", "skip"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r"]),
+        helper.make_node("Mul", ["r", "sc"], ["rm"]),
+        helper.make_node("Conv", ["rm", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["rm", "w3"], ["c3"]),
+        helper.make_node("Add", ["c2", "c3"], ["y"]),
+    ]
+    return _model(nodes, [("x", [2, c, h, w]), ("skip", [2, o, h, w])], ["y", "c3"], inits)
+
+
+def test_bottleneck_rewritten_and_matches_onnxruntime():
+    m = _bottleneck(24, 32, 4, 8)  # 32 pixels: two vectors
+    ops = _ops(m)
+    # both pointwise convolutions → matmul; the 3x3 stays; the epilogue ops work flat
+    assert ops["matmul"] == 2 and ops["nn.conv2d"] == 1
+    assert ops["reshape"] >= 3  # x and skip flattened; values the 3x3 and outputs need
+    rng = np.random.default_rng(5)
+    _check(m, {"x": rng.standard_normal((2, 24, 4, 8)).astype(np.float32),
+               "skip": rng.standard_normal((2, 32, 4, 8)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("attrs, shape", [
+    ({"strides": [2, 2]}, (1, 8, 8, 8)),  # strided
+    ({"pads": [1, 1, 1, 1]}, (1, 8, 6, 6)),  # padded (a 1x1 window over zeros)
+    ({"group": 2}, (1, 8, 4, 4)),  # grouped
+    ({}, (1, 8, 7, 7)),  # 49 pixels: not whole vectors
+])
+def test_other_convolutions_stay_and_match(attrs, shape):
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    w = _w(rng, 16, c // attrs.get("group", 1), 1, 1)
+    m = _model([helper.make_node("Conv", ["x", "w"], ["c"], **attrs),
+                helper.make_node("Relu", ["c"], ["y"])], [("x", list(shape))], ["y"], {"w": w})
+    assert _ops(m)["matmul"] == 0
+    _check(m, {"x": rng.standard_normal(shape).astype(np.float32)})
+
+
+@pytest.mark.parametrize("c, o, hw", [(1, 16, (4, 4)), (13, 7, (2, 8)), (64, 48, (8, 6)),
+                                      (3, 97, (16, 3))])
+def test_edge_shapes_match(c, o, hw):
+    """A prime channel count, one input channel, rows that no panel height divides."""
+    rng = np.random.default_rng(c * o)
+    b = rng.standard_normal((o, 1, 1)).astype(np.float32)
+    m = _model([helper.make_node("Conv", ["x", "w"], ["c"]),
+                helper.make_node("Add", ["c", "b"], ["a"]),
+                helper.make_node("Sigmoid", ["a"], ["y"])],
+               [("x", [1, c, *hw])], ["y"], {"w": _w(rng, o, c, 1, 1), "b": b})
+    assert _ops(m)["matmul"] == 1
+    _check(m, {"x": rng.standard_normal((1, c, *hw)).astype(np.float32)})
+
+
+def test_broadcast_operand_with_partial_spatial_dims_ends_the_rewrite():
+    """An operand broadcast along H only (shape (W,)) cannot be flattened: the add runs on
+    the 4-d value (reshaped back), and the result still matches."""
+    rng = np.random.default_rng(2)
+    m = _model([helper.make_node("Conv", ["x", "w"], ["c"]),
+                helper.make_node("Add", ["c", "row"], ["y"])],
+               [("x", [1, 4, 4, 4])], ["y"],
+               {"w": _w(rng, 8, 4, 1, 1), "row": rng.standard_normal(4).astype(np.float32)})
+    ops = _ops(m)
+    assert ops["matmul"] == 1 and ops["reshape"] == 2 and ops["add"] == 1
+    _check(m, {"x": rng.standard_normal((1, 4, 4, 4)).astype(np.float32)})
+
+
+def test_can_be_turned_off():
+    m = _bottleneck(8, 16, 4, 4)
+    mod = optimize(from_onnx(m), fuse=False, pointwise_as_matmul=False)
+    names = [mod[b.value.func].attrs["op_name"] for b in mod["main"].bindings]
+    assert "matmul" not in names and names.count("nn.conv2d") == 3
