@@ -72,8 +72,12 @@ class CodeGenLLVM(ExprCodeGen, CallCodeGen, StmtCodeGen, VectorCodeGen, Parallel
         if data_layout:
             self.module.data_layout = data_layout
         self.fn_strings: dict[str, str] = {}
+        #: the widest vector register in bytes when the target masks loads and stores
+        #: natively (AVX-512), else 0: see VectorCodeGen._padded_lanes
+        self.masked_bytes = 0
         if "+avx512f" in features.split(","):
             self.fn_strings["min-legal-vector-width"] = "512"
+            self.masked_bytes = 64
         self._loops = 0
         self._names: set[str] = set()
 

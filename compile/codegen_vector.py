@@ -6,7 +6,10 @@ vector code over ``<N x T>`` values:
 * an access whose index does not depend on the loop variable is a scalar load (its
   value is broadcast where combined with vectors);
 * an index affine in the loop variable with stride 1 is a vector load/store at the
-  first lane's address;
+  first lane's address; with AVX-512, a lane count that is not a power of two (a row of
+  14 or 7 pixels) is a masked load/store of the next power of two (one instruction,
+  instead of the 8 + 4 + 2 pieces LLVM splits a 14-lane access into), the extra lanes
+  off so they never touch memory;
 * an unmasked load with a small constant stride s (2..4; a strided convolution's input)
   is one contiguous load of the ``(N-1)·s+1`` elements it spans and a shufflevector
   picking every s-th;
@@ -58,6 +61,8 @@ log = logging.getLogger(__name__)
 MAX_LANES = 512
 #: loads with a constant stride up to this are a wide load plus a shuffle, not a gather
 MAX_SHUFFLE_STRIDE = 4
+#: widen contiguous accesses of a non-power-of-two lane count to masked ones (AVX-512)
+PAD_ODD_LANES = True
 
 
 class VectorCodeGen:
@@ -226,6 +231,18 @@ class VectorCodeGen:
         ptrs.type = ir.VectorType(PTR, self.lanes)
         return "gather", ptrs
 
+    def _padded_lanes(self, buf) -> int:
+        """The power-of-two lane count an unmasked contiguous access of ``self.lanes``
+        lanes is widened to (a masked access), or 0 to keep it as it is: only when the
+        target masks natively, the lanes are not a power of two, and the widened vector
+        of 4- or 8-byte elements fits one register."""
+        n, item = self.lanes, dt.itemsize(buf.dtype)
+        width = getattr(self, "masked_bytes", 0) if PAD_ODD_LANES else 0
+        if not width or n < 3 or n & (n - 1) == 0 or item not in (4, 8) or buf.dtype == "bool":
+            return 0
+        p = 1 << n.bit_length()
+        return p if p * item <= width else 0
+
     def vector_load(self, e: BufferLoad) -> ir.Value:
         buf = e.buffer
         kind, ptr = self._access(buf, e.indices[0])
@@ -237,7 +254,16 @@ class VectorCodeGen:
         else:
             vt = ir.VectorType(et, n)
             passthru = ir.Constant(vt, None)
-            if kind == "contiguous" and self.mask is None:
+            padded = self._padded_lanes(buf) if kind == "contiguous" else 0
+            if kind == "contiguous" and self.mask is None and padded:
+                wt = ir.VectorType(et, padded)
+                fn = intrinsic(self.b.module, "llvm.masked.load", wt,
+                               [PTR, I32, ir.VectorType(I1, padded), wt], [wt, PTR])
+                mask = ir.Constant(ir.VectorType(I1, padded), [int(k < n) for k in range(padded)])
+                wide = self.b.call(fn, [ptr, align, mask, ir.Constant(wt, None)])
+                v = self.b.shuffle_vector(wide, ir.Constant(wt, None),
+                                          ir.Constant(ir.VectorType(I32, n), list(range(n))))
+            elif kind == "contiguous" and self.mask is None:
                 v = self.b.load(ptr, typ=vt, align=align.constant)
             elif kind == "strided":
                 st = self._stride
@@ -271,7 +297,16 @@ class VectorCodeGen:
             val = self.b.zext(val, ltype("bool", n, mem=True))
         vt = val.type
         align = ir.Constant(I32, max(1, dt.itemsize(buf.dtype)))
-        if kind == "contiguous" and self.mask is None:
+        padded = self._padded_lanes(buf) if kind == "contiguous" else 0
+        if kind == "contiguous" and self.mask is None and padded:
+            wt = ir.VectorType(vt.element, padded)
+            wide = self.b.shuffle_vector(val, ir.Constant(vt, None), ir.Constant(
+                ir.VectorType(I32, padded), [k if k < n else n for k in range(padded)]))
+            fn = intrinsic(self.b.module, "llvm.masked.store", ir.VoidType(),
+                           [wt, PTR, I32, ir.VectorType(I1, padded)], [wt, PTR])
+            mask = ir.Constant(ir.VectorType(I1, padded), [int(k < n) for k in range(padded)])
+            self.b.call(fn, [wide, ptr, align, mask])
+        elif kind == "contiguous" and self.mask is None:
             self.b.store(val, ptr, align=align.constant)
         elif kind == "contiguous":
             fn = intrinsic(self.b.module, "llvm.masked.store", ir.VoidType(),

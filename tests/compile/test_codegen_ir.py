@@ -68,3 +68,33 @@ def test_vectorized_loop_uses_zmm():
     mod.verify()
     asm = tm.emit_assembly(mod)
     assert re.search(r"%zmm\d+", asm)
+
+
+@pytest.mark.parametrize("n,dtype,padded", [(14, "float32", 16), (7, "float64", 8),
+                                            (3, "int32", 4), (16, "float32", 0),
+                                            (24, "float32", 0)])
+def test_odd_lane_counts_become_masked_accesses_with_avx512(n, dtype, padded):
+    """A 14-lane row (a 14-wide feature map) is one masked access of 16 lanes under
+    AVX-512 (the two extra lanes off), not 8 + 4 + 2 pieces; a power of two, or a vector
+    wider than a register (24 x 4 bytes), stays a plain load; results are exact."""
+    import numpy as np
+
+    from onnxtune.compile import build
+
+    fns = {"y": (lambda a, b: (a + b) * a, dtype)}  # (no multiply-add to contract)
+    func = elementwise(fns, [dtype, dtype], n, n)
+    plain = _ir(func)
+    wide = _ir(func, "+avx512f,+avx512vl")
+    assert "llvm.masked" not in plain
+    ty = {"float32": "f32", "float64": "f64", "int32": "i32"}[dtype]
+    if padded:
+        assert f"llvm.masked.load.v{padded}{ty}" in wide
+        assert f"llvm.masked.store.v{padded}{ty}" in wide
+    else:
+        assert "llvm.masked" not in wide
+    rng = np.random.default_rng(n)
+    a = (rng.standard_normal(n) * 10).astype(dtype)
+    b = (rng.standard_normal(n) * 10).astype(dtype)
+    y = np.full(n, 7, dtype)
+    build(func, "llvm")["main"](a, b, y)
+    np.testing.assert_array_equal(y, (a + b) * a)
