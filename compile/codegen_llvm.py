@@ -147,6 +147,7 @@ class CodeGenLLVM(ExprCodeGen, CallCodeGen, StmtCodeGen, VectorCodeGen, Parallel
         params = func.params
         compute_t = ir.FunctionType(ir.VoidType(), [PTR] * len(params))
         compute = self.new_function(self.unique_name(f"{name}.compute"), compute_t, True)
+        self.param_bufs = set(params)
         for arg, buf in zip(compute.args, params, strict=True):
             arg.name = buf.name
             set_pointer_attrs(arg, buf)

@@ -7,9 +7,9 @@ vector code over ``<N x T>`` values:
   value is broadcast where combined with vectors);
 * an index affine in the loop variable with stride 1 is a vector load/store at the
   first lane's address; with AVX-512, a lane count that is not a power of two (a row of
-  14 or 7 pixels) is a masked load/store of the next power of two (one instruction,
-  instead of the 8 + 4 + 2 pieces LLVM splits a 14-lane access into), the extra lanes
-  off so they never touch memory;
+  14 or 7 pixels) of a parameter is a masked load/store of the next power of two (one
+  instruction, instead of the 8 + 4 + 2 pieces LLVM splits a 14-lane access into), the
+  extra lanes off so they never touch memory;
 * an unmasked load with a small constant stride s (2..4; a strided convolution's input)
   is one contiguous load of the ``(N-1)·s+1`` elements it spans and a shufflevector
   picking every s-th;
@@ -234,10 +234,15 @@ class VectorCodeGen:
     def _padded_lanes(self, buf) -> int:
         """The power-of-two lane count an unmasked contiguous access of ``self.lanes``
         lanes is widened to (a masked access), or 0 to keep it as it is: only when the
-        target masks natively, the lanes are not a power of two, and the widened vector
-        of 4- or 8-byte elements fits one register."""
+        target masks natively, the lanes are not a power of two, the widened vector of 4-
+        or 8-byte elements fits one register, and the buffer is a parameter. (An
+        intermediate's accesses stay plain: LLVM keeps an accumulator that a loop loads
+        and stores in registers, which it cannot do through masked intrinsics — ResNet-50's
+        14x14 pointwise matmuls ran 30x slower so.)"""
         n, item = self.lanes, dt.itemsize(buf.dtype)
         width = getattr(self, "masked_bytes", 0) if PAD_ODD_LANES else 0
+        if buf not in getattr(self, "param_bufs", ()):
+            return 0
         if not width or n < 3 or n & (n - 1) == 0 or item not in (4, 8) or buf.dtype == "bool":
             return 0
         p = 1 << n.bit_length()

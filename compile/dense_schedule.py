@@ -25,6 +25,8 @@ from typing import Any
 
 from onnxtune.tir.functor import collect_vars
 
+from onnxtune.frontend.transform.pointwise_conv import pixel_vector
+
 from .schedule_facts import _const, _divisor_at_most, _epilogue_of, _vectorize_inner
 
 
@@ -128,13 +130,15 @@ def row_panel_operands(func: Any, f: Any, lanes: int) -> int | None:
     """The read index of ``f``'s constant left operand when block ``f`` is
     ``Y[..., i, j] = sum_k A[i, k] * X[..., k, j]`` with ``A`` a two-dimensional
     layout-free parameter (a pointwise convolution over flattened pixels, see
-    ``frontend.transform.pointwise_conv``), ``j`` a multiple of ``lanes`` that indexes
-    only ``X`` (as its last index, with ``k`` its second-last), else None."""
+    ``frontend.transform.pointwise_conv``), ``j`` a whole number of vectors
+    (:func:`pixel_vector`: 196 pixels are 14 vectors of 14 lanes) that indexes only ``X``
+    (as its last index, with ``k`` its second-last), else None."""
     if len(f.reduce) != 1 or not f.out_indices or len(f.spatial) < 2:
         return None
     k = f.reduce[0][0]
     j, i = f.out_indices[-1], f.out_indices[-2]
-    if f.spatial[-1][0] is not j or f.spatial[-2][0] is not i or f.spatial[-1][1] % lanes:
+    if (f.spatial[-1][0] is not j or f.spatial[-2][0] is not i
+            or not pixel_vector(f.spatial[-1][1], lanes)):
         return None
     params = list(func.params)
     free = set(func.attrs.get("layout_free_buffers", ()))
@@ -168,9 +172,10 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
         parallel over column strips of u vectors (and the batch)
           row panels
             k
-              r rows (unrolled) x u vectors (unrolled) x lanes (vectorized)
+              r rows (unrolled) x u vectors (unrolled) x v lanes (vectorized)
 
-    so a strip of ``X`` (``K·u·lanes·4`` bytes) stays cached while every row panel uses it,
+    (``v`` = :func:`pixel_vector`: the full width, or 12-15 lanes that divide the columns,
+    masked accesses then) so a strip of ``X`` (``K·u·lanes·4`` bytes) stays cached while every row panel uses it,
     the ``r·u`` accumulators stay in registers over ``k``, and the epilogue (bias,
     residual, activation) runs on them along the contiguous columns. ``rows`` / ``vectors``
     override ``r`` / ``u``. Returns the epilogue block's name (inlined) or ""."""
@@ -178,7 +183,8 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
 
     blk = s.get_block(f.name)
     iext, jext = f.spatial[-2][1], f.spatial[-1][1]
-    nvec = jext // lanes
+    v = pixel_vector(jext, lanes)
+    nvec = jext // v
     if vectors is None:
         vectors = _divisor_at_most(nvec, 4)
         if vectors == 1:  # (49 vectors: 7 of them, fewer rows)
@@ -192,22 +198,22 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
     loops = s.get_loops(blk)
     ns = len(f.spatial)
     sp, kloop = loops[:ns], loops[ns]
-    jo, ju, jv = s.split(sp[-1], [None, u, lanes])
+    jo, ju, jv = s.split(sp[-1], [None, u, v])
     io, ii = s.split(sp[-2], [None, r])
     outer = [*sp[:-2], jo, io]
     s.reorder(*outer, kloop, ii, ju, jv)
     if epilogue is not None:
         s.reverse_compute_at(epilogue, outer[-1])
+        _vectorize_inner(s, epilogue, v)
     xidx = next(k for k, rg in enumerate(s.get(blk).reads)
                 if k != widx and rg.buffer is not f.block.writes[0].buffer)
     kext = f.reduce[0][1]
-    if stage_bytes is not None and kext * u * lanes * 4 > stage_bytes:
+    if stage_bytes is not None and kext * u * v * 4 > stage_bytes:
         # the strip of X outgrows L1: copied once per strip into one contiguous block
         # (rows of X lie H·W·4 bytes apart), which every row panel then reads in order
         xs = s.cache_read(blk, xidx, "global")
         s.compute_at(xs, jo)
-        _vectorize_inner(s, xs, lanes)
-        _vectorize_inner(s, epilogue, lanes)
+        _vectorize_inner(s, xs, v)
     for lp in (ii, ju):
         if (_const(s.get(lp).extent) or 1) > 1:
             s.unroll(lp)
@@ -215,5 +221,5 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
     if parallel:
         _parallel_prefix(s, outer[:-1], threads, chunks)
     init = s.decompose_reduction(blk, kloop)
-    _vectorize_inner(s, init, lanes)
+    _vectorize_inner(s, init, v)
     return s.get(epilogue).name_hint if epilogue is not None else ""

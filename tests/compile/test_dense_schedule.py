@@ -153,3 +153,24 @@ def test_row_panels_leave_other_matmuls_alone():
         func = te.create_prim_func([a, x, y]).with_attr("layout_free_buffers", free)
         s = Schedule(func)
         assert row_panel_operands(s.func, _facts(s, "mm"), 16) is None
+
+
+def test_row_panels_of_14_lane_vectors(monkeypatch):
+    """With PIXEL_MIN_LANES lowered, 196 columns split into 14 vectors of 14 lanes (masked
+    accesses of the parameters); results still exact to rounding."""
+    import onnxtune.frontend.transform.pointwise_conv as pc
+    from onnxtune.compile import build
+
+    assert pc.pixel_vector(196) == 0 and pc.pixel_vector(3136) == 16
+    monkeypatch.setattr(pc, "PIXEL_MIN_LANES", 12)
+    assert pc.pixel_vector(196) == 14 and pc.pixel_vector(49) == 0
+    func = _row_panel_func(24, 37, 196)
+    sch = default_schedule_of(func, "llvm")
+    assert "T.vectorized(14)" in sch.func.script()
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((24, 37)).astype(np.float32)
+    x = rng.standard_normal((1, 37, 196)).astype(np.float32)
+    out = np.empty((1, 24, 196), np.float32)
+    build(sch.func, "llvm")["main"](a, x, out)
+    ref = np.maximum(np.einsum("ik,bkj->bij", a, x), 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
