@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from onnxtune.tir.functor import collect_vars
-
 from onnxtune.frontend.transform.pointwise_conv import pixel_vector
+from onnxtune.tir.functor import collect_vars
 
 from .schedule_facts import _const, _divisor_at_most, _epilogue_of, _vectorize_inner
 
@@ -175,10 +174,11 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
               r rows (unrolled) x u vectors (unrolled) x v lanes (vectorized)
 
     (``v`` = :func:`pixel_vector`: the full width, or 12-15 lanes that divide the columns,
-    masked accesses then) so a strip of ``X`` (``K·u·lanes·4`` bytes) stays cached while every row panel uses it,
-    the ``r·u`` accumulators stay in registers over ``k``, and the epilogue (bias,
-    residual, activation) runs on them along the contiguous columns. ``rows`` / ``vectors``
-    override ``r`` / ``u``. Returns the epilogue block's name (inlined) or ""."""
+    masked accesses then) so a strip of ``X`` (``K·u·v·4`` bytes) stays cached while every
+    row panel uses it, the ``r·u`` accumulators stay in registers over ``k``, and the
+    epilogue (bias, residual, activation) runs on them along the contiguous columns.
+    ``rows`` / ``vectors`` override ``r`` / ``u``. Returns the epilogue block's name
+    (inlined) or ""."""
     from .default_schedule import _parallel_prefix
 
     blk = s.get_block(f.name)
