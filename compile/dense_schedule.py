@@ -69,6 +69,15 @@ def dense_operands(func: Any, f: Any, lanes: int) -> int | None:
     return widx
 
 
+def _pack_constant(s: Any, blk: Any, widx: int, index_map: Any) -> Any:
+    """Read ``blk``'s input ``widx`` (a constant) through a copy in the layout
+    ``index_map``, marked so that the graph builder runs the copy once, at compile time."""
+    wb = s.cache_read(blk, widx, "global")
+    s.transform_layout(wb, ("write", 0), index_map)
+    s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
+    return wb
+
+
 def _k_first(f: Any, widx: int) -> bool:
     """Is the weight read as ``W[k, j]`` (else ``W[j, k]``)?"""
     buf = f.block.reads[widx].buffer
@@ -88,12 +97,10 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     nvec = jext // lanes
     u = 2 if nvec % 2 == 0 and budget >= 4 else 1
     panel = u * lanes
-    wb = s.cache_read(blk, widx, "global")
     if _k_first(f, widx):
-        s.transform_layout(wb, ("write", 0), lambda kk, jj: (jj // panel, kk, jj % panel))
+        _pack_constant(s, blk, widx, lambda kk, jj: (jj // panel, kk, jj % panel))
     else:
-        s.transform_layout(wb, ("write", 0), lambda jj, kk: (jj // panel, kk, jj % panel))
-    s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
+        _pack_constant(s, blk, widx, lambda jj, kk: (jj // panel, kk, jj % panel))
     epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
     loops = s.get_loops(blk)
     ns = len(f.spatial)
@@ -191,9 +198,7 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
             vectors = _divisor_at_most(nvec, 7)
     u = _divisor_at_most(nvec, max(1, vectors))
     r = _divisor_at_most(iext, max(1, rows if rows is not None else budget // u))
-    wb = s.cache_read(blk, widx, "global")
-    s.transform_layout(wb, ("write", 0), lambda ii, kk: (ii // r, kk, ii % r))
-    s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
+    _pack_constant(s, blk, widx, lambda ii, kk: (ii // r, kk, ii % r))
     epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
     loops = s.get_loops(blk)
     ns = len(f.spatial)

@@ -97,6 +97,12 @@ class TuneReport:
                          f"tasks re-measured side by side in {v['seconds']:.0f} s; "
                          f"{v['changed']} tasks changed their choice (best latencies above "
                          f"are the re-measured ones)")
+            if v.get("model") is not None:
+                m = v["model"]
+                lines.append(f"in the model: {m['switched']} of {m['tasks']} tasks took their "
+                             f"default schedule, faster there (all tuned {m['tuned_ms']:.2f} "
+                             f"ms, all default {m['default_ms']:.2f} ms, chosen ~"
+                             f"{m['chosen_ms']:.2f} ms; {m['seconds']:.0f} s)")
         if self.ours_ms is not None:
             ort_ms = f"{self.onnxruntime_ms:.3f} ms" if self.onnxruntime_ms else "n/a"
             ratio = f"{self.ratio:.2f}x" if self.ratio is not None else "n/a"
@@ -294,7 +300,10 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     ``verify_top_k``: when tuning ends, each task's ``verify_top_k`` best schedules and its
     default schedule are re-measured side by side (:func:`~onnxtune.tuner.verify.
     verify_best_records`), so that one lucky measurement cannot pick the schedule the
-    model is compiled with; 0 skips this (and a Ctrl-C skips it too).
+    model is compiled with; then each task's choice is timed in the model against its
+    default schedule (:func:`~onnxtune.tuner.verify.select_in_model`: caches and the
+    cores' split of the data differ there) and the faster one kept. 0 skips both (and a
+    Ctrl-C skips them too).
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
@@ -377,6 +386,10 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     verification = None
     if max_trials_global > 0 and tasks and verify_top_k > 0 and not interrupted:
         verification = verify_tasks(tasks, database, tgt, verify_top_k, stream)
+        model_sel = select_tasks_in_model(tasks, database, mod, tgt, stream)
+        verification["model"] = model_sel
+        if model_sel is not None:  # a switched task's two in-model records
+            verification["records"] += 2 * model_sel["switched"]
     stats: dict[str, int] = {}
     executable = compile_relax(database, mod, tgt, stats=stats)
     report = TuneReport(
@@ -431,6 +444,29 @@ def verify_tasks(tasks: list[Any], database: Any, target: Any, top_k: int,
     measured = sum(r.measured for r in results)  # one new record each
     return {"tasks": len(results), "schedules": measured, "records": measured,
             "changed": changed, "seconds": seconds}
+
+
+def select_tasks_in_model(tasks: list[Any], database: Any, mod: Any, target: Any,
+                          stream: Any = None) -> dict[str, Any] | None:
+    """Tuned or default schedule, task by task, by their time in the model (see
+    :func:`onnxtune.tuner.verify.select_in_model`); a summary for the report, or None."""
+    from dataclasses import asdict
+
+    from onnxtune.tuner.verify import select_in_model
+
+    if stream is not None:
+        stream.write("timing tuned and default kernels in the model ...")
+        stream.flush()
+    try:
+        sel = select_in_model(database, mod, tasks, target)
+    except KeyboardInterrupt:
+        logger.warning("in-model selection interrupted: compiling from the records so far")
+        sel = None
+    if stream is not None:
+        stream.write(" skipped\n" if sel is None else
+                     f" {sel.switched} of {sel.tasks} tasks took their default schedule "
+                     f"({sel.seconds:.0f} s)\n")
+    return None if sel is None else asdict(sel)
 
 
 def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> int:

@@ -160,3 +160,114 @@ def _replay(rec: TuningRecord, wl: Workload) -> Any:
     except (ScheduleError, ValueError) as err:
         logger.warning("verification: a record's trace no longer replays (%s); skipped", err)
         return None
+
+
+# ----------------------------------------------------------------------------------------
+# in the model: tuned or default, task by task
+
+
+@dataclass
+class ModelSelection:
+    """What :func:`select_in_model` found: how many tasks it compared and how many it
+    switched to their default schedule; the model's time (median over runs of the summed
+    kernel times, ms) with every kernel tuned and with every kernel default, an estimate
+    with the choices made (tuned, less what the switched tasks gained), and the seconds
+    it took."""
+
+    tasks: int
+    switched: int
+    tuned_ms: float
+    default_ms: float
+    chosen_ms: float
+    seconds: float
+
+
+def select_in_model(database: Database, mod: Any, tasks: list[Any], target: Any, *,
+                    rounds: int = 20, margin: float = 0.02,
+                    seed: int = 0) -> ModelSelection | None:
+    """Choose, task by task, between the database's schedule and the default schedule by
+    their time *in the model*, and commit the result.
+
+    A kernel timed alone (the runner, the verification) runs on caches it warmed itself;
+    in the model it reads what the kernel before it wrote, and that data sits in the L2
+    of whichever core wrote it. Two schedules that split their parallel loop differently
+    (output channels vs rows) time the same alone and 30% apart in the model. So: the
+    model is compiled twice, tuned (``database``) and untuned (default schedules), both
+    are profiled kernel by kernel (``VirtualMachine.profile``) in ``rounds`` alternating
+    runs on a random input, and each task's calls are summed per run. Where the default
+    schedule's median beats the tuned one's by more than ``margin``, the task switches.
+
+    A switched task's two schedules get a record each with their in-model time per call
+    (the median over runs of the task's summed call times, divided by its calls) under a
+    new verification stamp, so the database ranks the default first; nothing is deleted.
+    Returns None when no task has a record (nothing to choose)."""
+    import numpy as np
+
+    from onnxtune.compile.default_schedule import default_schedule_of
+    from onnxtune.compile.executable import VirtualMachine
+    from onnxtune.compile.target import Target
+
+    from .relax_integration import compile_relax
+
+    target = target if isinstance(target, Target) else Target(target)
+    t0 = time.perf_counter()
+    leaders: dict[int, TuningRecord] = {}
+    wls: dict[int, Workload] = {}
+    for k, t in enumerate(tasks):
+        wl = database.commit_workload(t.mod)
+        top = database.get_top_k(wl, 1)
+        if top:
+            leaders[k], wls[k] = top[0], wl
+    if not leaders:
+        return None
+    vms = [VirtualMachine(compile_relax(database, mod, target)),
+           VirtualMachine(compile_relax(None, mod, target))]
+    rng = np.random.default_rng(seed)
+    arrays = tuple(_random_input(rng, shape, dtype) for _, shape, dtype in vms[0]._in)
+    names = [n for n, _ in vms[0].profile(*arrays, repeat=1)]
+    times = np.zeros((2, rounds, len(names)))
+    for r in range(rounds):
+        for j in (0, 1) if r % 2 == 0 else (1, 0):
+            times[j, r] = [s for _, s in vms[j].profile(*arrays, repeat=1)]
+    session = time.time_ns()
+    gain = 0.0  # seconds the switched tasks save per run
+    switched = 0
+    for k in leaders:
+        cols = [c for c, n in enumerate(names) if n in set(tasks[k].func_names)]
+        if not cols:
+            continue
+        sums = times[:, :, cols].sum(axis=2)  # (2, rounds)
+        tuned, default = (float(np.median(sums[j])) for j in (0, 1))
+        if not default < tuned * (1.0 - margin):
+            continue
+        try:
+            dsch = default_schedule_of(tasks[k].mod["main"], target)
+        except Exception as err:  # noqa: BLE001 - the tuned schedule simply stays
+            logger.warning("in-model selection: no default schedule for task %s: %s",
+                           tasks[k].task_name, err)
+            continue
+        if schedule_key(dsch.trace) == schedule_key(leaders[k].trace):
+            continue  # the leader is the default schedule already
+        n = len(cols)
+        for trace, secs in ((leaders[k].trace, tuned), (dsch.trace, default)):
+            database.commit_tuning_record(TuningRecord(
+                trace, wls[k], [secs / n], target, leaders[k].args_info, verified=session))
+        switched += 1
+        gain += tuned - default
+        logger.info("in-model selection: task %s takes its default schedule (%.3f ms in the "
+                    "model against %.3f ms tuned)", tasks[k].task_name, default * 1e3,
+                    tuned * 1e3)
+    med = np.median(times.sum(axis=2), axis=1) * 1e3
+    return ModelSelection(len(leaders), switched, float(med[0]), float(med[1]),
+                          float(med[0] - gain * 1e3), time.perf_counter() - t0)
+
+
+def _random_input(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    import numpy as np
+
+    dt_ = np.dtype(dtype)
+    if dt_.kind == "f":
+        return rng.standard_normal(shape).astype(dt_)
+    if dt_.kind == "b":
+        return rng.integers(0, 2, shape).astype(dt_)
+    return rng.integers(0, 8, shape).astype(dt_)

@@ -135,6 +135,10 @@ def test_result_and_report_files(tuned, model_path):
         text = f.read()
     assert text.startswith("onnxtune report") and "accuracy vs onnxruntime: OK" in text
     assert f"of {len(res.tasks)} tasks re-measured side by side" in text
+    model = ver["model"]  # then each task's choice timed in the model against its default
+    assert model is not None and model["tasks"] == len(res.tasks)
+    assert 0 <= model["switched"] <= model["tasks"] and model["tuned_ms"] > 0
+    assert f"of {len(res.tasks)} tasks took their default schedule" in text
     assert data["verification"]["records"] == ver["records"]
     with open(os.path.join(rep.work_dir, "report.html")) as f:
         page = f.read()

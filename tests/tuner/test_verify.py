@@ -148,3 +148,54 @@ def test_record_json_keeps_errors_and_stamps():
 def test_verification_checks_its_arguments():
     with pytest.raises(ValueError, match="top_k"):
         verify_best_records(MemoryDatabase(), [], "llvm", top_k=0)
+
+
+# -- in the model: tuned or default, task by task ----------------------------------------
+def test_select_in_model_switches_a_task_whose_record_is_slower_in_the_model():
+    """A task whose leading record is the unscheduled loop nest (recorded absurdly fast):
+    timed in the model against its default schedule it loses, the task switches, both get
+    a record under a new stamp, and compiling again uses the default schedule. A task
+    whose leader is its default schedule stays as it is."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxtune.compile.default_schedule import default_schedule_of
+    from onnxtune.frontend.onnx import from_onnx
+    from onnxtune.tuner.database.memory_database import schedule_key
+    from onnxtune.tuner.relax_integration import compile_relax, extract_tasks
+    from onnxtune.tuner.verify import select_in_model
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((32, 16, 3, 3)) * 0.2).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["r"]),
+         helper.make_node("Sigmoid", ["r"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 24, 24])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 24, 24])],
+        [numpy_helper.from_array(w, "w")])
+    mod = from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    tasks = extract_tasks(mod, "llvm", module_equality="anchor-block")
+    assert len(tasks) == 1
+    db = MemoryDatabase(module_equality="anchor-block")
+    wl = db.commit_workload(tasks[0].mod)
+    naive = Schedule(tasks[0].mod)
+    db.commit_tuning_record(_record(naive, wl, [1e-9]))
+    sel = select_in_model(db, mod, tasks, "llvm", rounds=5)
+    assert sel is not None and sel.tasks == 1 and sel.switched == 1
+    assert sel.default_ms < sel.tuned_ms and sel.chosen_ms < sel.tuned_ms
+    assert len(db) == 3
+    top = db.get_top_k(wl, 2)
+    dflt = default_schedule_of(tasks[0].mod["main"], "llvm")
+    assert schedule_key(top[0].trace) == schedule_key(dflt.trace)
+    assert schedule_key(top[1].trace) == schedule_key(naive.trace)
+    assert top[0].verified is not None and top[0].verified == top[1].verified
+    # compiled again from the database: the default schedule, the same outputs
+    x = rng.standard_normal((1, 16, 24, 24)).astype(np.float32)
+    from onnxtune.compile.executable import VirtualMachine
+
+    got = VirtualMachine(compile_relax(db, mod, "llvm"))["main"](x)
+    want = VirtualMachine(compile_relax(None, mod, "llvm"))["main"](x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # run again: the leader is the default schedule now, nothing more to switch
+    again = select_in_model(db, mod, tasks, "llvm", rounds=3)
+    assert again is not None and again.switched == 0 and len(db) == 3
