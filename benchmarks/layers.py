@@ -13,9 +13,11 @@ one after the other: the machine's speed drifts by 10-20% over minutes.
 
 Printed: both totals; our slowest kernels; and, when the model has as many of our
 convolution kernels as onnxruntime has Conv nodes (one kernel per conv, in graph order,
-as with the bundled CNNs), the convolutions side by side and summed per stage (the first
-component of onnxruntime's node name) and per kind (1x1 / 3x3 / other, from the ONNX
-graph's Conv weights, in the same order).
+as with the bundled CNNs; a pointwise convolution compiled as a matmul over the flattened
+pixels counts as one, so a model's other matmuls would break the pairing), the
+convolutions side by side and summed per stage (the first component of onnxruntime's node
+name) and per kind (1x1 / 3x3 / other, from the ONNX graph's Conv weights, in the same
+order).
 """
 
 from __future__ import annotations
