@@ -138,3 +138,12 @@ def test_can_be_turned_off():
     mod = optimize(from_onnx(m), fuse=False, pointwise_as_matmul=False)
     names = [mod[b.value.func].attrs["op_name"] for b in mod["main"].bindings]
     assert "matmul" not in names and names.count("nn.conv2d") == 3
+
+
+def test_conv_with_a_bias_input_is_rewritten_and_matches():
+    """ONNX Conv's third input (the bias) arrives as an add the epilogue carries."""
+    rng = np.random.default_rng(4)
+    m = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"])], [("x", [3, 5, 4, 4])],
+               ["y"], {"w": _w(rng, 6, 5, 1, 1), "b": rng.standard_normal(6).astype(np.float32)})
+    assert _ops(m)["matmul"] == 1
+    _check(m, {"x": rng.standard_normal((3, 5, 4, 4)).astype(np.float32)})
