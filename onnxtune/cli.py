@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip timing against onnxruntime")
         p.add_argument("--verify-top-k", type=int, default=3,
                        help="re-measure each task's K best schedules and its default "
-                            "side by side when tuning ends (0: skip; default 3)")
+                            "side by side when tuning ends, then time the choice against "
+                            "the default in the model (0: skip both; default 3)")
         p.add_argument("-o", "--output", default=None,
                        help="also export the tuned executable to this file")
 
