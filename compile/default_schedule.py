@@ -23,7 +23,10 @@ var kinds, bindings, the buffers each block reads and writes), never at operator
    layers) the weight is packed with the output channels innermost (a layout-rewrite
    block the graph builder runs once for constant weights) and the tile vectorizes the
    channels; the data rows every channel block reads are staged per parallel iteration in
-   a compact buffer, and large weight slices are blocked along the reduction.
+   a compact buffer, and large weight slices are blocked along the reduction
+   (:mod:`.packed_schedule`). A matmul against a constant weight takes packed column
+   panels, one with a constant left operand (a pointwise convolution over flattened
+   pixels) row panels (:mod:`.dense_schedule`).
 3. **Other reductions** (softmax, layer norm, reductions over the contiguous axis): the
    outer spatial loops are fused and parallel.
 4. **Spatial blocks** (elementwise, broadcast, injective): all loops fused, split by the
@@ -41,7 +44,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from onnxtune.tir import dtype as dt
 from onnxtune.tir.function import PrimFunc
 from onnxtune.tir.functor import collect_vars
 from onnxtune.tir.schedule import Schedule, ScheduleError
@@ -49,17 +51,16 @@ from onnxtune.tir.schedule.primitives import queries
 from onnxtune.tir.schedule.tree import index
 from onnxtune.tir.stmt import BlockRealize
 
+from .packed_schedule import packed_axis, packed_tile
 from .schedule_facts import (
     _coef,
     _const,
     _deinterleave,
     _divisor_at_most,
-    _epilogue_of,
     _Facts,
     _facts,
-    _pointwise,
+    _parallel_prefix,
     _prod,
-    _reads_along_last_axis,
     _rfactor_lanes,
     _uses,
     _vectorize_inner,
@@ -88,7 +89,7 @@ LARGE_INPUT_BYTES = 1024 * 1024
 WEIGHT_BLOCK_BYTES = 16 * 1024
 #: the fused parallel loop should have at least this many iterations per thread
 CHUNKS_PER_THREAD = 4
-#: stage a packed tile's data input per parallel iteration (see ``_stage_input``)
+#: stage a packed tile's data input per parallel iteration (see ``packed_schedule._stage_input``)
 STAGE_INPUT = True
 #: store a strided tile input de-interleaved (see ``_deinterleave``)
 DEINTERLEAVE = True
@@ -370,7 +371,7 @@ class _Planner:
         lanes = self.lanes(last.out_dtype)
         if any(len(f.spatial) != len(last.spatial) - 1 for f in reductions):
             return  # not one value per row (a dense layer's outputs, say)
-        if any(self._vector_axis(f) is not None or self._packed_axis(f, lanes) is not None
+        if any(self._vector_axis(f) is not None or packed_axis(f, lanes) is not None
                for f in reductions):
             return  # a tiled reduction serves these better
         rows = _prod([e for _, e in last.spatial[:-1]])
@@ -476,10 +477,11 @@ class _Planner:
                         self.done.add(out)
                     return True
         if vpos is None or f.spatial[vpos][1] % lanes:
-            packed = self._packed_axis(f, lanes)
+            packed = packed_axis(f, lanes)
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",
-                                   lambda s: self._tile_packed(s, f, *packed, lanes, parallel))
+                                   lambda s: packed_tile(s, f, *packed, lanes, parallel,
+                                                      self.threads, self.k))
                 if out is not None:
                     if isinstance(out, str) and out:
                         self.done.add(out)
@@ -604,239 +606,6 @@ class _Planner:
             _vectorize_inner(s, init, v)
         return s.get(epilogue).name_hint if epilogue is not None else ""
 
-    def _packed_axis(self, f: _Facts, lanes: int) -> tuple[int, int, int, int] | None:
-        """(spatial position, output dim, weight read index, weight dim) of an axis to
-        vectorize after packing: a spatial var, a multiple of the vector width, that is a
-        whole index of the output and of exactly one input (the weight: a convolution's
-        output channels, a dense layer's outputs), which no other input depends on, while
-        the weight is reused by at least 8 points of the other spatial axes."""
-        reads = [r.buffer for r in f.block.reads]
-        best = None
-        for k, (var, ext) in enumerate(f.spatial):
-            if ext % lanes or var not in f.out_indices:
-                continue
-            odim = list(f.out_indices).index(var)
-            holders = [ld for ld in f.loads
-                       if any(var in collect_vars(i) for i in ld.indices)]
-            if len({ld.buffer for ld in holders}) != 1:
-                continue
-            ld = holders[0]
-            dims = [d for d, i in enumerate(ld.indices) if var in collect_vars(i)]
-            if len(dims) != 1 or ld.indices[dims[0]] is not var or ld.buffer not in reads:
-                continue
-            wvars = set().union(*(collect_vars(i) for i in ld.indices))
-            reuse = 1
-            for v2, e2 in f.spatial:
-                if v2 not in wvars:
-                    reuse *= e2
-            if reuse < 8:
-                continue
-            cand = (k, odim, reads.index(ld.buffer), dims[0])
-            if best is None or ext > f.spatial[best[0]][1]:
-                best = cand
-        return best
-
-    def _tile_packed(self, s: Schedule, f: _Facts, fpos: int, odim: int, widx: int,
-                     wdim: int, lanes: int, parallel: bool) -> str:
-        blk = s.get_block(f.name)
-        V = lanes  # noqa: N806
-
-        def move_last(d: int):
-            return lambda *ix: (*ix[:d], ix[d] // V, *ix[d + 1:], ix[d] % V)
-
-        wb = s.cache_read(blk, widx, "global")
-        s.transform_layout(wb, ("write", 0), move_last(wdim))
-        wparam = f.block.reads[widx].buffer
-        params = list(s.func.params)
-        if wparam in params and params.index(wparam) in list(
-                s.func.attrs.get("layout_free_buffers", ())):
-            # a constant weight: the graph builder runs this packing once, at compile time
-            s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
-        out_buf = f.block.writes[0].buffer
-        epilogue = _epilogue_of(s, blk, out_buf)
-        s.transform_layout(blk, ("write", 0), move_last(odim))
-        loops = s.get_loops(blk)
-        ns = len(f.spatial)
-        sp, rd = loops[:ns], loops[ns:]
-        # register tile over the other spatial axes, innermost first
-        regs = self.k("REGISTER_BUDGET")
-        budget = regs - 2
-        want = self.k("PACKED_VECTORS")
-        if want is not None:  # the points get what ``want`` channel vectors leave
-            budget = max(1, budget // want)
-        elif (self.k("POINTWISE_HALF_TILE") and _pointwise(f, widx)
-                and f.spatial[-1][1] <= 2 * budget
-                and 4 * _divisor_at_most(f.spatial[-1][1], budget // 2) >= budget):
-            # no window along the output (a 1x1 convolution) and rows of at most two
-            # tiles: half the points, two channel vectors — fewer loads per multiply-add.
-            # (Wider rows keep the wide tile: with few input channels their time goes to
-            # the epilogue, which a wide tile vectorizes.)
-            budget //= 2
-        factors = [1] * ns
-        width_max = self.k("PACKED_WIDTH_MAX")
-        for k in range(ns - 1, -1, -1):
-            if k == fpos:
-                continue
-            cap = budget if width_max is None else min(budget, width_max)
-            width_max = None  # only the innermost axis
-            factors[k] = _divisor_at_most(f.spatial[k][1], max(1, cap))
-            budget //= factors[k]
-        nvec = f.spatial[fpos][1] // V
-        fu = _divisor_at_most(nvec, max(1, min(
-            self.k("PACKED_VECTORS_MAX") if want is None else want,
-            (regs - 2) // max(1, _prod(factors)))))
-        outer, inner, outer_ext, outer_pos = [], [], [], []
-        for k, lp in enumerate(sp):
-            ext = f.spatial[k][1]
-            if k == fpos:
-                o, u, v = s.split(lp, [None, fu, V])
-                outer.append(o)
-                fouter = o
-                outer_ext.append(ext // (fu * V))
-                outer_pos.append(k)
-                fvec = (u, v)
-            elif factors[k] > 1 and factors[k] < ext:
-                o, i = s.split(lp, [None, factors[k]])
-                outer.append(o)
-                outer_ext.append(ext // factors[k])
-                outer_pos.append(k)
-                inner.append(i)
-            elif factors[k] > 1:
-                inner.append(lp)
-            else:
-                outer.append(lp)
-                outer_ext.append(ext)
-                outer_pos.append(k)
-        # small weights (L2-resident) but large other inputs: channel blocks innermost of the
-        # outer loops, so that each input tile is reused by every channel block while cached
-        def nbytes(buf) -> int:
-            return _prod([_const(d) or 1 for d in buf.shape]) * max(1, dt.itemsize(buf.dtype))
-
-        wbuf = f.block.reads[widx].buffer
-        others = max([nbytes(r.buffer) for r in f.block.reads
-                      if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
-        large_input = others > self.k("LARGE_INPUT_BYTES")
-        channels_inner = self.k("CHANNELS_INNER")
-        if channels_inner is None:
-            channels_inner = (nbytes(wbuf) <= self.k("SMALL_WEIGHT_BYTES")
-                              and others > self.k("INNER_INPUT_BYTES"))
-        if channels_inner and len(outer) > 1:
-            k = outer.index(fouter)
-            outer.append(outer.pop(k))
-            outer_ext.append(outer_ext.pop(k))
-            outer_pos.append(outer_pos.pop(k))
-        # the outer loops that will run in parallel (and hold the accumulators)
-        npar, prod = 0, 1
-        for e in outer_ext:
-            npar += 1
-            prod *= e
-            if prod >= self.threads * self.k("CHUNKS_PER_THREAD"):
-                break
-        stage_row = None
-        if self.k("CHANNEL_CHUNKS") and self.k("STAGE_INPUT") and fouter in outer[:npar] \
-                and len(outer) > 1 and large_input:
-            # channel blocks in parallel (a large weight): a few chunks of them, each running
-            # over the rows, every row staged once and used by all the chunk's blocks
-            k = outer.index(fouter)
-            nb = outer_ext[k]
-            chunks = next((c for c in range(self.threads * self.k("CHANNEL_CHUNKS"), nb)
-                           if nb % c == 0), None)
-            rows = [lp for lp, pos in zip(outer, outer_pos, strict=True) if pos == ns - 2]
-            if chunks is not None and rows:
-                fc, fi = s.split(fouter, [chunks, None])
-                rest = [(lp, e) for lp, e in zip(outer, outer_ext, strict=True)
-                        if lp is not fouter]
-                outer = [fc, *[lp for lp, _ in rest], fi]
-                outer_ext = [chunks, *[e for _, e in rest], nb // chunks]
-                fouter, npar, stage_row = fi, 1, rows[0]
-        # a weight slice too big for the cache: block the first reduction loop so that one
-        # block of weights is reused by every remaining spatial tile while it is cached
-        red_outer = []
-        item = max(1, dt.itemsize(f.out_dtype))
-        red_total = _prod([e for _, e in f.reduce])
-        if (rd and npar < len(outer) and stage_row is None
-                and red_total * fu * V * item > self.k("WEIGHT_BLOCK_BYTES")):
-            first = f.reduce[0][1]
-            per = (red_total // first) * fu * V * item
-            b = _divisor_at_most(first, max(1, self.k("WEIGHT_BLOCK_BYTES") // per))
-            if b < first:
-                ro, ri = s.split(rd[0], [None, b])
-                red_outer, rd = [ro], [ri, *rd[1:]]
-        if red_outer:
-            s.reorder(*outer[:npar], *red_outer, *outer[npar:], *rd, *inner, *fvec)
-            anchor = outer[npar - 1]
-        else:
-            s.reorder(*outer, *rd, *inner, *fvec)
-            anchor = outer[-1] if outer else None
-        if epilogue is not None and anchor is not None:
-            s.reverse_compute_at(epilogue, anchor)
-            if self.k("VECTOR_EPILOGUE") and _reads_along_last_axis(s, epilogue):
-                # the epilogue reads another tensor along the output's contiguous axis (a
-                # residual): vectorized along it, that load and the store are contiguous
-                # and only the accumulator read is a gather — cheaper than all scalar
-                ext = _const(s.get(s.get_loops(epilogue)[-1]).extent) or 1
-                if ext >= 8:  # (a 7-lane gather costs more than it saves)
-                    s.vectorize(s.get_loops(epilogue)[-1])
-        for lp in (*inner, fvec[0]):
-            s.unroll(lp)
-        s.vectorize(fvec[1])
-        # the packing copy: the packed (innermost) V lanes vectorized — contiguous stores
-        wl = s.get_loops(wb)
-        if len(wl) == len(f.block.reads[widx].buffer.shape):
-            wo, wi = s.split(wl[wdim], [None, V])
-            rest = [lp for k, lp in enumerate(wl) if k != wdim]
-            s.reorder(wo, *rest, wi)
-            s.vectorize(wi)
-            wl = [wo, *rest]
-        if parallel and wl and (_const(s.get(wl[0]).extent) or 1) > 1:
-            s.parallel(wl[0])
-        par_loop = None
-        if parallel and outer:
-            par_loop = _parallel_prefix(s, outer[:npar], self.threads,
-                                        self.k("CHUNKS_PER_THREAD"))
-        stage_at = par_loop if par_loop is not None else (outer[npar - 1] if outer else None)
-        if stage_row is not None:
-            stage_at = stage_row
-        # staged only where every channel block reuses it (not re-copied per block)
-        if self.k("STAGE_INPUT") and stage_at is not None and fouter not in outer[:npar]:
-            self._stage_input(s, blk, s.get(wb).writes[0].buffer, out_buf, stage_at, V)
-        if red_outer or rd:
-            s.decompose_reduction(blk, (red_outer or rd)[0])
-        return s.get(epilogue).name_hint if epilogue is not None else ""
-
-    def _stage_input(self, s: Schedule, blk, wbuf, out_buf, loop, lanes: int) -> None:
-        """The largest input other than the weight, staged per iteration of ``loop`` (each
-        thread's chunk of rows) in a compact buffer: the tile then reads its rows from a
-        few KB (rows a tile visits successively lie a channel plane apart in the input —
-        the same few L1 sets and a new page each — and the copy reads each plane's row
-        once, contiguously). A padding producer is computed there instead of copied."""
-        reads = [r.buffer for r in s.get(blk).reads]
-        cands = [b for b in reads if b is not wbuf and b is not out_buf
-                 and b.scope != "local"]
-        if not cands:
-            return
-        item = lambda b: _prod([_const(d) or 1 for d in b.shape])  # noqa: E731
-        data = max(cands, key=item)
-        producers = [p for p in s.get_producers(blk)
-                     if any(w.buffer is data for w in s.get(p).writes)]
-        if producers:
-            stage = producers[0]
-            if len(s.get_consumers(stage)) != 1:
-                return
-            s.compute_at(stage, loop)
-        else:
-            stage = s.cache_read(blk, reads.index(data), "global")
-            s.compute_at(stage, loop)
-        loops = s.get_loops(stage)
-        inner = loops[-1]
-        ext = _const(s.get(inner).extent) or 1
-        if ext % lanes == 0:
-            _, vi = s.split(inner, [None, lanes])
-            s.vectorize(vi)
-        elif ext > 1:
-            s.vectorize(inner)
-
-    # -- 3. other reductions --------------------------------------------------------------
     def parallel_outer(self, f: _Facts) -> None:
         total = 1
         for _, e in f.spatial:
@@ -910,24 +679,3 @@ class _Planner:
 
         if not self.attempt(f"spatial {f.name}", go) and par:
             self.parallel_outer(f)
-
-
-def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int | None = None):
-    """Fuse the leading loops until there are enough iterations for every thread
-    (``chunks`` each, CHUNKS_PER_THREAD by default), then mark the fused loop parallel.
-    Returns the parallel loop (None if none)."""
-    chunks = CHUNKS_PER_THREAD if chunks is None else chunks
-    take, prod = [], 1
-    for lp in loops:
-        ext = _const(s.get(lp).extent) or 1
-        if ext == 1 and not take:
-            continue  # fusing a unit loop in adds nothing but a `fused % n` to every index
-        take.append(lp)
-        prod *= ext
-        if prod >= threads * chunks:
-            break
-    if prod < 2:
-        return None
-    fused = s.fuse(*take) if len(take) > 1 else take[0]
-    s.parallel(fused)
-    return fused

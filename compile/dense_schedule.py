@@ -26,7 +26,13 @@ from typing import Any
 from onnxtune.frontend.transform.pointwise_conv import pixel_vector
 from onnxtune.tir.functor import collect_vars
 
-from .schedule_facts import _const, _divisor_at_most, _epilogue_of, _vectorize_inner
+from .schedule_facts import (
+    _const,
+    _divisor_at_most,
+    _epilogue_of,
+    _parallel_prefix,
+    _vectorize_inner,
+)
 
 
 def dense_operands(func: Any, f: Any, lanes: int) -> int | None:
@@ -90,8 +96,6 @@ def dense_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: int,
     """Schedule block ``f`` of ``s`` as packed column panels (see the module docstring);
     ``budget``: vector registers for accumulators. Returns the epilogue block's name
     (inlined into the tile) or ""."""
-    from .default_schedule import _parallel_prefix
-
     blk = s.get_block(f.name)
     jext = f.spatial[-1][1]
     nvec = jext // lanes
@@ -186,8 +190,6 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
     epilogue (bias, residual, activation) runs on them along the contiguous columns.
     ``rows`` / ``vectors`` override ``r`` / ``u``. Returns the epilogue block's name
     (inlined) or ""."""
-    from .default_schedule import _parallel_prefix
-
     blk = s.get_block(f.name)
     iext, jext = f.spatial[-2][1], f.spatial[-1][1]
     v = pixel_vector(jext, lanes)

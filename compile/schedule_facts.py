@@ -1,11 +1,11 @@
 """Block facts and small schedule steps shared by the default schedules
-(:mod:`.default_schedule`, :mod:`.dense_schedule`).
+(:mod:`.default_schedule`, :mod:`.dense_schedule`, :mod:`.packed_schedule`).
 
 :func:`_facts` reads what the planners decide from: a block's spatial and reduction
 iteration variables with their extents, its loads, its store's indices and dtype, and
 whether its loops bind its variables one to one. The rest are questions about a block's
 accesses (:func:`_pointwise`, :func:`_coef`, ...) and steps every tile takes (its epilogue
-block, vectorizing an innermost loop).
+block, vectorizing an innermost loop, the parallel prefix of a loop nest).
 """
 
 from __future__ import annotations
@@ -225,3 +225,23 @@ def _rfactor_lanes(s: Schedule, f: _Facts, lanes: int):
     loops = s.get_loops(s.get_block(f.name))
     _, ki = s.split(loops[-1], [None, d])
     return s.rfactor(ki, len(f.spatial)), d
+
+
+def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int):
+    """Fuse the leading loops until there are enough iterations for every thread
+    (``chunks`` each), then mark the fused loop parallel. Returns the parallel loop (None
+    if none)."""
+    take, prod = [], 1
+    for lp in loops:
+        ext = _const(s.get(lp).extent) or 1
+        if ext == 1 and not take:
+            continue  # fusing a unit loop in adds nothing but a `fused % n` to every index
+        take.append(lp)
+        prod *= ext
+        if prod >= threads * chunks:
+            break
+    if prod < 2:
+        return None
+    fused = s.fuse(*take) if len(take) > 1 else take[0]
+    s.parallel(fused)
+    return fused
