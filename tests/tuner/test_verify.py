@@ -174,18 +174,22 @@ def test_select_in_model_switches_a_task_whose_record_is_slower_in_the_model():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 24, 24])],
         [numpy_helper.from_array(w, "w")])
     mod = from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
-    tasks = extract_tasks(mod, "llvm", module_equality="anchor-block")
+    # one thread: under a loaded machine (the suite runs on two workers) a parallel kernel
+    # waits at its barrier for a descheduled thread and can lose to a serial one; serial
+    # against serial, the scalar loop nest is 10-30x slower than the vectorized tile
+    target = "llvm -num-cores=1"
+    tasks = extract_tasks(mod, target, module_equality="anchor-block")
     assert len(tasks) == 1
     db = MemoryDatabase(module_equality="anchor-block")
     wl = db.commit_workload(tasks[0].mod)
     naive = Schedule(tasks[0].mod)
     db.commit_tuning_record(_record(naive, wl, [1e-9]))
-    sel = select_in_model(db, mod, tasks, "llvm", rounds=5)
+    sel = select_in_model(db, mod, tasks, target, rounds=5)
     assert sel is not None and sel.tasks == 1 and sel.switched == 1
     assert sel.default_ms < sel.tuned_ms and sel.chosen_ms < sel.tuned_ms
     assert len(db) == 3
     top = db.get_top_k(wl, 2)
-    dflt = default_schedule_of(tasks[0].mod["main"], "llvm")
+    dflt = default_schedule_of(tasks[0].mod["main"], target)
     assert schedule_key(top[0].trace) == schedule_key(dflt.trace)
     assert schedule_key(top[1].trace) == schedule_key(naive.trace)
     assert top[0].verified is not None and top[0].verified == top[1].verified
@@ -193,9 +197,9 @@ def test_select_in_model_switches_a_task_whose_record_is_slower_in_the_model():
     x = rng.standard_normal((1, 16, 24, 24)).astype(np.float32)
     from onnxtune.compile.executable import VirtualMachine
 
-    got = VirtualMachine(compile_relax(db, mod, "llvm"))["main"](x)
-    want = VirtualMachine(compile_relax(None, mod, "llvm"))["main"](x)
+    got = VirtualMachine(compile_relax(db, mod, target))["main"](x)
+    want = VirtualMachine(compile_relax(None, mod, target))["main"](x)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # run again: the leader is the default schedule now, nothing more to switch
-    again = select_in_model(db, mod, tasks, "llvm", rounds=3)
+    again = select_in_model(db, mod, tasks, target, rounds=3)
     assert again is not None and again.switched == 0 and len(db) == 3
