@@ -65,6 +65,11 @@ MAX_SHUFFLE_STRIDE = 4
 PAD_ODD_LANES = True
 
 
+def _first_lanes(n: int, lanes: int) -> ir.Constant:
+    """A constant ``<lanes x i1>`` mask with the first ``n`` lanes on."""
+    return ir.Constant(ir.VectorType(I1, lanes), [int(k < n) for k in range(lanes)])
+
+
 class VectorCodeGen:
     """Mixin: vectorized loops, vector/masked/gather memory access, lane masks."""
 
@@ -261,10 +266,9 @@ class VectorCodeGen:
             passthru = ir.Constant(vt, None)
             padded = self._padded_lanes(buf) if kind == "contiguous" else 0
             if kind == "contiguous" and self.mask is None and padded:
-                wt = ir.VectorType(et, padded)
+                wt, mask = ir.VectorType(et, padded), _first_lanes(n, padded)
                 fn = intrinsic(self.b.module, "llvm.masked.load", wt,
-                               [PTR, I32, ir.VectorType(I1, padded), wt], [wt, PTR])
-                mask = ir.Constant(ir.VectorType(I1, padded), [int(k < n) for k in range(padded)])
+                               [PTR, I32, mask.type, wt], [wt, PTR])
                 wide = self.b.call(fn, [ptr, align, mask, ir.Constant(wt, None)])
                 v = self.b.shuffle_vector(wide, ir.Constant(wt, None),
                                           ir.Constant(ir.VectorType(I32, n), list(range(n))))
@@ -304,12 +308,11 @@ class VectorCodeGen:
         align = ir.Constant(I32, max(1, dt.itemsize(buf.dtype)))
         padded = self._padded_lanes(buf) if kind == "contiguous" else 0
         if kind == "contiguous" and self.mask is None and padded:
-            wt = ir.VectorType(vt.element, padded)
+            wt, mask = ir.VectorType(vt.element, padded), _first_lanes(n, padded)
             wide = self.b.shuffle_vector(val, ir.Constant(vt, None), ir.Constant(
                 ir.VectorType(I32, padded), [k if k < n else n for k in range(padded)]))
             fn = intrinsic(self.b.module, "llvm.masked.store", ir.VoidType(),
-                           [wt, PTR, I32, ir.VectorType(I1, padded)], [wt, PTR])
-            mask = ir.Constant(ir.VectorType(I1, padded), [int(k < n) for k in range(padded)])
+                           [wt, PTR, I32, mask.type], [wt, PTR])
             self.b.call(fn, [wide, ptr, align, mask])
         elif kind == "contiguous" and self.mask is None:
             self.b.store(val, ptr, align=align.constant)

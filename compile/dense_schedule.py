@@ -212,12 +212,11 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
     if epilogue is not None:
         s.reverse_compute_at(epilogue, outer[-1])
         _vectorize_inner(s, epilogue, v)
-    xidx = next(k for k, rg in enumerate(s.get(blk).reads)
-                if k != widx and rg.buffer is not f.block.writes[0].buffer)
-    kext = f.reduce[0][1]
-    if stage_bytes is not None and kext * u * v * 4 > stage_bytes:
+    if stage_bytes is not None and f.reduce[0][1] * u * v * 4 > stage_bytes:
         # the strip of X outgrows L1: copied once per strip into one contiguous block
         # (rows of X lie H·W·4 bytes apart), which every row panel then reads in order
+        xidx = next(k for k, rg in enumerate(s.get(blk).reads)
+                    if k != widx and rg.buffer is not f.block.writes[0].buffer)
         xs = s.cache_read(blk, xidx, "global")
         s.compute_at(xs, jo)
         _vectorize_inner(s, xs, v)

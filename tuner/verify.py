@@ -233,7 +233,8 @@ def select_in_model(database: Database, mod: Any, tasks: list[Any], target: Any,
     gain = 0.0  # seconds the switched tasks save per run
     switched = 0
     for k in leaders:
-        cols = [c for c, n in enumerate(names) if n in set(tasks[k].func_names)]
+        mine = set(tasks[k].func_names)
+        cols = [c for c, n in enumerate(names) if n in mine]
         if not cols:
             continue
         sums = times[:, :, cols].sum(axis=2)  # (2, rounds)

@@ -23,11 +23,13 @@ def optimize(mod: IRModule, fuse: bool = True,
     (see :mod:`.pointwise_conv`); None reads ``ONNXTUNE_POINTWISE_MATMUL`` (``0`` turns it
     off; on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
     """
+    if pointwise_as_matmul is None:
+        pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
         fold_constant,  # the scale-shift constants may fold further
-        pointwise_conv_as_matmul,  # 1x1 convolutions → matmuls over the flat pixels
+        *([pointwise_conv_as_matmul] if pointwise_as_matmul else []),  # 1x1 conv → matmul
         dead_code_elimination,  # drop values no output needs
         legalize,  # op calls → call_tir of TE-built PrimFuncs
     ]
@@ -37,10 +39,6 @@ def optimize(mod: IRModule, fuse: bool = True,
             fuse_tir,  # one PrimFunc per group
         ]
     passes.append(dead_code_elimination)
-    if pointwise_as_matmul is None:
-        pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
-    if not pointwise_as_matmul:
-        passes.remove(pointwise_conv_as_matmul)
     check = verify_enabled()
     for p in passes:
         mod = p(mod)

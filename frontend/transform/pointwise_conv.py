@@ -61,6 +61,7 @@ def pixel_vector(pixels: int, lanes: int = PIXEL_LANES) -> int:
             return v
     return 0
 
+
 def pointwise_conv_as_matmul(mod: IRModule) -> IRModule:
     """Apply the rewrite to every graph function of ``mod`` (see the module docstring)."""
     out = {}
@@ -93,7 +94,7 @@ def _pointwise(call: Call) -> bool:
     if any(p != 0 for p in _ints(a.get("padding", 0), 2)):
         return False
     h, wd = x.type.shape[2:]
-    return h * wd > 1 and pixel_vector(h * wd) > 0
+    return pixel_vector(h * wd) > 0
 
 
 def _elementwise(call: Call) -> bool:
@@ -142,17 +143,23 @@ def _rewrite(func: Function) -> Function:
                 "newshape": tuple(v.type.shape)})))  # type: ignore[union-attr]
         return a
 
-    def as_flat(a: Expr, hw: tuple[int, int]) -> Expr | None:
+    def flattens(a: Expr, hw: tuple[int, int]) -> bool:
+        """Can ``a`` take part in the flat form (see :func:`as_flat`)?"""
+        if isinstance(a, Var) and id(a) in flat:
+            return True
+        t = a.type
+        return isinstance(t, TensorType) and (
+            not t.shape or _flat_shape(tuple(t.shape), hw) is not None)
+
+    def as_flat(a: Expr, hw: tuple[int, int]) -> Expr:
+        """``a`` in the flat form: a flat value itself, a scalar as it is, a constant
+        reshaped, another tensor through a reshape (a view); ``flattens(a)`` holds."""
         if isinstance(a, Var) and id(a) in flat:
             return flat[id(a)][0]
         t = a.type
-        if not isinstance(t, TensorType):
-            return None
-        if not t.shape:
+        if not t.shape:  # type: ignore[union-attr]
             return a
-        new = _flat_shape(tuple(t.shape), hw)
-        if new is None:
-            return None
+        new = _flat_shape(tuple(t.shape), hw)  # type: ignore[union-attr]
         if isinstance(a, Constant):
             return Constant(a.data.reshape(new), a.name)
         a = four_d(a)
@@ -174,8 +181,8 @@ def _rewrite(func: Function) -> Function:
                 and len(v.type.shape) == 4
                 and any(isinstance(a, Var) and id(a) in flat for a in v.args)):
             hw = tuple(v.type.shape[2:])
-            args = [as_flat(a, hw) for a in v.args]  # type: ignore[arg-type]
-            if all(a is not None for a in args):
+            if all(flattens(a, hw) for a in v.args):  # type: ignore[arg-type]
+                args = [as_flat(a, hw) for a in v.args]  # type: ignore[arg-type]
                 fv = emit(f"{b.var.name}_flat", op_call(v.op, args, v.attrs))
                 flat[id(b.var)] = (fv, b.var)
                 continue
