@@ -9,6 +9,7 @@ or from a tuning database).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,11 +82,27 @@ def _as_database(database: Any) -> Any:
     if database is None or not isinstance(database, (str, os.PathLike)):
         return database
     from onnxtune.tuner.database import JSONDatabase
+    from onnxtune.tuner.database.json_database import RECORD_FILE, WORKLOAD_FILE
 
     work_dir = os.fspath(database)
     if not os.path.isdir(work_dir):
         raise FileNotFoundError(f"no tuning database folder {work_dir!r}")
-    return JSONDatabase(work_dir=work_dir, module_equality=_equality_of(work_dir))
+    missing = [n for n in (WORKLOAD_FILE, RECORD_FILE)
+               if not os.path.isfile(os.path.join(work_dir, n))]
+    if missing:
+        # reading must not create an empty database (a silent untuned build)
+        hint = [d for d in sorted(os.listdir(work_dir))
+                if os.path.isfile(os.path.join(work_dir, d, RECORD_FILE))]
+        more = f"; did you mean {os.path.join(work_dir, hint[0])!r}?" if hint else ""
+        raise FileNotFoundError(
+            f"{work_dir!r} holds no tuning database (no {' or '.join(missing)}): pass the "
+            f"work_dir tune_model wrote{more}")
+    db = JSONDatabase(work_dir=work_dir, allow_missing=False,
+                      module_equality=_equality_of(work_dir))
+    if not db.get_all_tuning_records():
+        warnings.warn(f"the tuning database in {work_dir!r} holds no records: every kernel "
+                      "uses its default schedule", stacklevel=3)
+    return db
 
 
 def _equality_of(work_dir: str) -> str:

@@ -89,3 +89,25 @@ def test_damaged_artifact_is_a_clear_error(executable, tmp_path):
     path.write_bytes(data[: len(data) - 1000])
     with pytest.raises(ArtifactError, match="damaged"):
         onnxtune.load(path)
+
+
+def test_a_folder_without_a_database_is_an_error_and_stays_untouched(model, tmp_path):
+    """Pointing compile_model at the parent of a work_dir must not build an untuned model
+    silently (nor leave an empty database there): the error names the folder and the
+    sub-folder that holds the records."""
+    from onnxtune.tuner.database import JSONDatabase
+
+    work = tmp_path / "onnxtune"
+    JSONDatabase(work_dir=str(work))  # a work_dir's two files
+    with pytest.raises(FileNotFoundError) as err:
+        onnxtune.compile_model(model, database=str(tmp_path))
+    assert str(tmp_path) in str(err.value) and str(work) in str(err.value)
+    assert sorted(os.listdir(tmp_path)) == ["onnxtune"]
+
+
+def test_an_empty_database_warns_that_nothing_is_tuned(model, tmp_path):
+    from onnxtune.tuner.database import JSONDatabase
+
+    JSONDatabase(work_dir=str(tmp_path))
+    with pytest.warns(UserWarning, match="holds no records"):
+        onnxtune.compile_model(model, database=str(tmp_path))
