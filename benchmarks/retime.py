@@ -3,7 +3,8 @@
     PYTHONPATH=. python benchmarks/retime.py resnet50=WORK_DIR [bert_encoder=DIR ...]
                                              [--seconds 6] [--target llvm]
 
-For each ``model=work_dir`` (a bundled model name and the work_dir ``tune_model`` wrote):
+For each ``model=work_dir`` (a bundled model name and the work_dir ``tune_model`` wrote, or
+the folder ``e2e.py`` made for the model, whose ``onnxtune/`` sub-folder is that work_dir):
 compile it from the work_dir's records and without them, check the tuned build against
 onnxruntime on a random input, then time the three in alternating 0.25 s blocks
 (``benchmarks/models.py``'s ``interleaved_medians_n``) and print medians and ratios.
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxtune
     from onnxtune.compile.target import Target
     from onnxtune.models import get_model
+    from onnxtune.tuner.database.json_database import RECORD_FILE
     from onnxtune.tuning import compare_with_onnxruntime, onnxruntime_session, random_inputs
 
     bench = _models_bench()
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         name, sep, work_dir = run.partition("=")
         if not sep or not os.path.isdir(work_dir):
             ap.error(f"{run!r}: expected model=work_dir with an existing work_dir")
+        if os.path.isfile(os.path.join(work_dir, "onnxtune", RECORD_FILE)):
+            work_dir = os.path.join(work_dir, "onnxtune")  # e2e.py's folder of the model
         model = get_model(name)
         tuned = onnxtune.InferenceSession(
             onnxtune.compile_model(model, target=args.target, database=work_dir))
