@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from onnxtune.frontend.transform.pointwise_conv import pixel_vector
+from onnxtune.tir import dtype as dt
 from onnxtune.tir.functor import collect_vars
 
 from .schedule_facts import (
@@ -212,11 +213,12 @@ def row_panel_tile(s: Any, f: Any, widx: int, lanes: int, threads: int, budget: 
     if epilogue is not None:
         s.reverse_compute_at(epilogue, outer[-1])
         _vectorize_inner(s, epilogue, v)
-    if stage_bytes is not None and f.reduce[0][1] * u * v * 4 > stage_bytes:
+    xidx = next(k for k, rg in enumerate(s.get(blk).reads)
+                if k != widx and rg.buffer is not f.block.writes[0].buffer)
+    item = max(1, dt.itemsize(s.get(blk).reads[xidx].buffer.dtype))
+    if stage_bytes is not None and f.reduce[0][1] * u * v * item > stage_bytes:
         # the strip of X outgrows L1: copied once per strip into one contiguous block
-        # (rows of X lie H·W·4 bytes apart), which every row panel then reads in order
-        xidx = next(k for k, rg in enumerate(s.get(blk).reads)
-                    if k != widx and rg.buffer is not f.block.writes[0].buffer)
+        # (rows of X lie H·W·itemsize bytes apart), which every row panel reads in order
         xs = s.cache_read(blk, xidx, "global")
         s.compute_at(xs, jo)
         _vectorize_inner(s, xs, v)

@@ -98,11 +98,11 @@ def test_the_knob_turns_panels_off():
 # row panels: a constant left operand (pointwise convolutions over flattened pixels)
 
 
-def _row_panel_func(m: int, k: int, p: int, batch: int = 1):
+def _row_panel_func(m: int, k: int, p: int, batch: int = 1, dtype: str = "float32"):
     from onnxtune.tir import te
 
-    a = te.placeholder((m, k), name="A")
-    x = te.placeholder((batch, k, p), name="X")
+    a = te.placeholder((m, k), dtype, name="A")
+    x = te.placeholder((batch, k, p), dtype, name="X")
     rk = te.reduce_axis((0, k), name="k")
     y = te.compute((batch, m, p), lambda b, i, j: te.sum(a[i, rk] * x[b, rk, j], axis=rk),
                    name="matmul")
@@ -138,6 +138,23 @@ def test_row_panels_match_numpy(m, k, p, batch, knobs):
     build(sch.func, "llvm")["main"](a, x, out)
     ref = np.maximum(np.einsum("ik,bkj->bij", a, x), 0)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_row_panels_stage_by_bytes_not_by_float32_elements():
+    """float64: 8-lane vectors, so a 4-vector strip of K = 256 is 64 KB as with float32 and
+    is staged; the result matches numpy in double precision."""
+    from onnxtune.compile import build
+
+    m, k, p = 16, 256, 64
+    sch = default_schedule_of(_row_panel_func(m, k, p, dtype="float64"), "llvm")
+    text = sch.func.script()
+    assert "T.vectorized(8)" in text and "X_global" in text
+    rng = np.random.default_rng(5)
+    a, x = rng.standard_normal((m, k)), rng.standard_normal((1, k, p))
+    out = np.empty((1, m, p))
+    build(sch.func, "llvm")["main"](a, x, out)
+    np.testing.assert_allclose(out, np.maximum(np.einsum("ik,bkj->bij", a, x), 0),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_row_panels_leave_other_matmuls_alone():
