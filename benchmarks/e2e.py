@@ -135,7 +135,9 @@ def run_ours(model, work_dir: str, args: argparse.Namespace) -> tuple[dict, obje
     res = onnxtune.tune_model(model, target=args.target, work_dir=work_dir,
                               max_trials_global=args.trials,
                               num_trials_per_iter=args.per_iter, seed=0, validate=True,
-                              benchmark=False, progress=not args.quiet)
+                              benchmark=False, progress=not args.quiet,
+                              evaluator_config=({"enable_cpu_cache_flush": True}
+                                                if args.cache_flush else None))
     wall = time.perf_counter() - t0
     rep = res.report
     return {"wall_s": wall, "tune_s": rep.tuning_seconds, "trials": rep.trials,
@@ -269,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="TVM's LocalBuilder timeout per candidate (its default: 30 s; on a "
                          "loaded machine its builds take longer and all fail)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--cache-flush", action="store_true",
+                    help="our tuner times every candidate cold (tune_model's "
+                         "evaluator_config enable_cpu_cache_flush)")
     args = ap.parse_args(argv)
 
     import onnxruntime

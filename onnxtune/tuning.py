@@ -285,7 +285,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                task_scheduler: str = "gradient", seed: int | None = None,
                post_optimization: bool | int = False, progress: bool | Any = True,
                report_html: bool = True, population_size: int | None = None,
-               verify_top_k: int = 3) -> TuneResult:
+               verify_top_k: int = 3, evaluator_config: Any = None) -> TuneResult:
     """Tune ``model_or_path`` (an ONNX ModelProto, a .onnx path or a bundled model name)
     for ``target`` with ``max_trials_global`` measured trials shared by its tasks.
 
@@ -304,6 +304,11 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     default schedule (:func:`~onnxtune.tuner.verify.select_in_model`: caches and the
     cores' split of the data differ there) and the faster one kept. 0 skips both (and a
     Ctrl-C skips them too).
+    ``evaluator_config``: how every candidate is timed (an ``EvaluatorConfig`` or a dict of
+    its fields: number, repeat, min_repeat_ms, enable_cpu_cache_flush), for the default
+    schedules, the search and the verification alike. With ``enable_cpu_cache_flush`` the
+    arguments are flushed from the caches before each timed run (number 1, min_repeat_ms
+    0 unless given), so each sample starts cold, as a kernel's weights do in a model.
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
@@ -324,6 +329,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         raise ValueError(f"tune_model: verify_top_k must be an int >= 0 (0 skips the "
                          f"verification), got {verify_top_k!r}")
     tgt = target if isinstance(target, Target) else Target(target)
+    evaluator_config = _evaluator_config(evaluator_config)
     model = load_model(model_or_path)
     model_name = (model_or_path if isinstance(model_or_path, str)
                   else (model.graph.name or "model"))
@@ -365,27 +371,32 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         strategy = EvolutionarySearch(population_size=pop,
                                       init_min_unmeasured=min(50, pop // 2))
     if max_trials_global > 0 and tasks:
-        measure_default_schedules(tasks, database, tgt)
+        measure_default_schedules(tasks, database, tgt, evaluator_config)
         contexts, weights = extracted_tasks_to_tune_contexts(
             tasks, work_dir, "post-order-apply+default-variants", strategy, seed=seed)
+        runner = _local_runner(evaluator_config)
         try:
             tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
                        max_trials_global=max_trials_global,
                        max_trials_per_task=max_trials_per_task,
                        num_trials_per_iter=num_trials_per_iter, database=database,
                        cost_model=cost_model, task_scheduler=scheduler,
-                       module_equality=module_equality, post_optimization=post_optimization)
+                       module_equality=module_equality, post_optimization=post_optimization,
+                       runner=runner)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("tuning interrupted: compiling from the %d records measured so far",
                            len(database))
         finally:
+            if not isinstance(runner, str):
+                runner.close()
             if stream is not None:
                 stream.write("\n")
     tuning_seconds = time.perf_counter() - t0
     verification = None
     if max_trials_global > 0 and tasks and verify_top_k > 0 and not interrupted:
-        verification = verify_tasks(tasks, database, tgt, verify_top_k, stream)
+        verification = verify_tasks(tasks, database, tgt, verify_top_k, stream,
+                                    evaluator_config)
         model_sel = select_tasks_in_model(tasks, database, mod, tgt, stream)
         verification["model"] = model_sel
         if model_sel is not None:  # a switched task's two in-model records
@@ -414,9 +425,10 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
 
 
 def verify_tasks(tasks: list[Any], database: Any, target: Any, top_k: int,
-                 stream: Any = None) -> dict[str, Any]:
+                 stream: Any = None, evaluator_config: Any = None) -> dict[str, Any]:
     """Re-measure each task's ``top_k`` best schedules and its default schedule side by side
-    (see :mod:`onnxtune.tuner.verify`); a summary for the report."""
+    (see :mod:`onnxtune.tuner.verify`); a summary for the report. A cache-flushing
+    ``evaluator_config`` (see tune_model) times them cold too."""
     from onnxtune.compile.default_schedule import default_schedule_of
     from onnxtune.tuner.verify import verify_best_records
 
@@ -430,12 +442,20 @@ def verify_tasks(tasks: list[Any], database: Any, target: Any, top_k: int,
             extra[k] = [default_schedule_of(t.mod["main"], target)]
         except Exception as e:  # noqa: BLE001 - the tuned records are still verified
             logger.warning("no default schedule for task %s: %s", t.task_name, e)
+    runner = None
+    if evaluator_config is not None and evaluator_config.enable_cpu_cache_flush:
+        from onnxtune.tuner.runner.local_runner import LocalRunner
+
+        runner = LocalRunner(evaluator_config=evaluator_config)
     try:
         results = verify_best_records(database, [t.mod for t in tasks], target,
-                                      top_k=top_k, extra=extra)
+                                      top_k=top_k, extra=extra, runner=runner)
     except KeyboardInterrupt:
         logger.warning("verification interrupted: compiling from the records so far")
         results = []
+    finally:
+        if runner is not None:
+            runner.close()
     seconds = time.perf_counter() - t0
     changed = sum(r.changed for r in results)
     if stream is not None:
@@ -469,7 +489,33 @@ def select_tasks_in_model(tasks: list[Any], database: Any, mod: Any, target: Any
     return None if sel is None else asdict(sel)
 
 
-def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> int:
+def _evaluator_config(config: Any) -> Any:
+    """tune_model's ``evaluator_config`` normalized (None stays None: the runners'
+    defaults); a cache-flushing config times single cold runs unless told otherwise."""
+    from onnxtune.tuner.runner import EvaluatorConfig
+
+    if config is None:
+        return None
+    given = config._asdict() if isinstance(config, EvaluatorConfig) else dict(config)
+    cfg = EvaluatorConfig.normalize(config)
+    if cfg.enable_cpu_cache_flush:
+        cfg = cfg._replace(number=given.get("number") or 1,
+                           min_repeat_ms=given.get("min_repeat_ms") or 0,
+                           repeat=given.get("repeat") or 8)
+    return cfg
+
+
+def _local_runner(evaluator_config: Any) -> Any:
+    """A LocalRunner timing with ``evaluator_config``, or "local" (the default one)."""
+    if evaluator_config is None:
+        return "local"
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+
+    return LocalRunner(evaluator_config=evaluator_config)
+
+
+def measure_default_schedules(tasks: list[Any], database: Any, target: Any,
+                              evaluator_config: Any = None) -> int:
     """Measure the untuned default schedule of every task not in ``database`` yet and
     record it (one trial per task): the best record, which compilation uses, is then never
     worse than the untuned default. Returns how many were recorded."""
@@ -492,7 +538,7 @@ def measure_default_schedules(tasks: list[Any], database: Any, target: Any) -> i
             logger.warning("no default schedule for task %s: %s", t.task_name, e)
     if not todo:
         return 0
-    builder, runner = LocalBuilder(), LocalRunner()
+    builder, runner = LocalBuilder(), LocalRunner(evaluator_config=evaluator_config)
     try:
         built = builder.build([BuilderInput(s.mod, target) for s in schs])
         args = [ArgInfo.from_entry_func(s.mod) for s in schs]

@@ -273,3 +273,29 @@ def test_default_schedules_are_measured_first(model_path):
         rec = db.query_tuning_record(t.mod, "llvm")
         assert rec is not None and rec.is_valid() and rec.run_secs[0] > 0
     assert measure_default_schedules(tasks, db, "llvm") == 0  # already measured
+
+
+def test_a_cache_flushing_evaluator_times_cold_single_runs(model_path, tmp_path):
+    """evaluator_config reaches every runner: with the cache flush, each trial's record
+    holds ``repeat`` samples of one cold run each (the default config records one average
+    of 3 runs); the result still matches onnxruntime."""
+    from onnxtune.tuner.database import JSONDatabase
+    from onnxtune.tuner.runner import EvaluatorConfig
+    from onnxtune.tuning import _evaluator_config
+
+    cfg = _evaluator_config({"enable_cpu_cache_flush": True, "repeat": 3})
+    assert cfg == EvaluatorConfig(number=1, repeat=3, min_repeat_ms=0,
+                                  enable_cpu_cache_flush=True)
+    assert _evaluator_config(None) is None
+    assert _evaluator_config({"number": 2}).min_repeat_ms == 100  # no flush: as given
+    work = str(tmp_path / "work")
+    res = onnxtune.tune_model(model_path, work_dir=work, max_trials_global=4,
+                              evaluator_config={"enable_cpu_cache_flush": True, "repeat": 3},
+                              verify_top_k=1, **KWARGS)
+    db = JSONDatabase(work_dir=work, module_equality="anchor-block")
+    recs = db.get_all_tuning_records()
+    trials = [len(r.run_secs) for r in recs if r.run_secs and r.verified is None]
+    assert trials and all(n == 3 for n in trials)  # the defaults' and the search's
+    verified = [len(r.run_secs) for r in recs if r.run_secs and r.verified is not None]
+    assert any(n % 3 == 0 and n > 3 for n in verified)  # rounds of 3 cold samples
+    _assert_matches_onnxruntime(res.executable, model_path)
