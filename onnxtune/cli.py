@@ -43,7 +43,9 @@ def _tune(args: argparse.Namespace) -> int:
                      num_trials_per_iter=args.trials_per_iter,
                      module_equality=args.module_equality, seed=args.seed,
                      progress=not (args.quiet or args.json),
-                     benchmark=not args.no_bench, verify_top_k=args.verify_top_k)
+                     benchmark=not args.no_bench, verify_top_k=args.verify_top_k,
+                     evaluator_config=({"enable_cpu_cache_flush": True}
+                                       if args.cache_flush else None))
     if args.output:
         res.executable.export_library(args.output)
     _emit(args, res.report.to_text() + f"\nreport: {os.path.join(args.work_dir, 'report.html')}",
@@ -230,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-measure each task's K best schedules and its default "
                             "side by side when tuning ends, then time the choice against "
                             "the default in the model (0: skip both; default 3)")
+        p.add_argument("--cache-flush", action="store_true",
+                       help="time every candidate cold: its arguments flushed from the "
+                            "caches before each run")
         p.add_argument("-o", "--output", default=None,
                        help="also export the tuned executable to this file")
 

@@ -41,7 +41,8 @@ def small_model(tmp_path_factory):
 def test_tune_report_compile_run_bench(small_model, tmp_path, capsys):
     work = str(tmp_path / "work")
     assert main(["tune", small_model, "--trials", "4", "--trials-per-iter", "2",
-                 "--work-dir", work, "--seed", "1", "--json", "--no-bench"]) == 0
+                 "--work-dir", work, "--seed", "1", "--json", "--no-bench",
+                 "--cache-flush"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["trials"] == 4 and data["accuracy"]["ok"]
     assert os.path.isfile(os.path.join(work, "report.html"))
