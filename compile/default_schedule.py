@@ -250,6 +250,12 @@ class _Planner:
     def params(self) -> set:
         return set(self.sch.func.params)
 
+    def constants(self) -> frozenset:
+        """The parameters the graph marks layout-free (constant weights)."""
+        params = list(self.sch.func.params)
+        return frozenset(params[i] for i in self.sch.func.attrs.get("layout_free_buffers", ())
+                         if 0 <= i < len(params))
+
     def blocks(self) -> list[str]:
         return self._blocks_of(self.sch)
 
@@ -371,7 +377,8 @@ class _Planner:
         lanes = self.lanes(last.out_dtype)
         if any(len(f.spatial) != len(last.spatial) - 1 for f in reductions):
             return  # not one value per row (a dense layer's outputs, say)
-        if any(self._vector_axis(f) is not None or packed_axis(f, lanes) is not None
+        consts = self.constants()
+        if any(self._vector_axis(f) is not None or packed_axis(f, lanes, consts) is not None
                for f in reductions):
             return  # a tiled reduction serves these better
         rows = _prod([e for _, e in last.spatial[:-1]])
@@ -477,7 +484,7 @@ class _Planner:
                         self.done.add(out)
                     return True
         if vpos is None or f.spatial[vpos][1] % lanes:
-            packed = packed_axis(f, lanes)
+            packed = packed_axis(f, lanes, self.constants())
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",
                                    lambda s: packed_tile(s, f, *packed, lanes, parallel,

@@ -33,12 +33,15 @@ from .schedule_facts import (
 )
 
 
-def packed_axis(f: _Facts, lanes: int) -> tuple[int, int, int, int] | None:
+def packed_axis(f: _Facts, lanes: int, constants: frozenset = frozenset()
+                ) -> tuple[int, int, int, int] | None:
     """(spatial position, output dim, weight read index, weight dim) of an axis to
     vectorize after packing: a spatial var, a multiple of the vector width, that is a
     whole index of the output and of exactly one input (the weight: a convolution's
     output channels, a dense layer's outputs), which no other input depends on, while
-    the weight is reused by at least 8 points of the other spatial axes."""
+    the weight is reused by at least 8 points of the other spatial axes — or by any
+    number when the weight is one of ``constants`` (packed once, at compile time: a
+    convolution over a 2x2 or 1x1 image then reads its weight once, in order)."""
     reads = [r.buffer for r in f.block.reads]
     best = None
     for k, (var, ext) in enumerate(f.spatial):
@@ -58,7 +61,7 @@ def packed_axis(f: _Facts, lanes: int) -> tuple[int, int, int, int] | None:
         for v2, e2 in f.spatial:
             if v2 not in wvars:
                 reuse *= e2
-        if reuse < 8:
+        if reuse < (1 if ld.buffer in constants else 8):
             continue
         cand = (k, odim, reads.index(ld.buffer), dims[0])
         if best is None or ext > f.spatial[best[0]][1]:
