@@ -4,7 +4,8 @@
     python benchmarks/e2e.py [--models resnet18,resnet50,mobilenet_v2,bert_encoder]
                              [--trials 2000] [--per-iter 64] [--seconds 3]
                              [--json out.json] [--work-dir DIR] [--tvm-python PATH]
-                             [--skip-tvm] [--build-timeout 30]
+                             [--skip-tvm] [--build-timeout 30] [--no-retime]
+                             [--cache-flush]
     python benchmarks/e2e.py --models resnet18 --trials 64 --per-iter 8   # a quick run
 
 For each model (bundled builders with random weights; any bundled name works):
@@ -16,6 +17,9 @@ For each model (bundled builders with random weights; any bundled name works):
   <= 1e-4 * max|ref| + 1e-5 on every output), then our latency and onnxruntime's
   (``intra_op_num_threads`` = the target's cores) and the untuned model's (default
   schedules; what tuning gained), timed in turns in this run after a warm-up, medians.
+  Then ``benchmarks/retime.py`` times the three again in a fresh process ("fresh"
+  column; ``--no-retime`` skips it): after tuning, the same executables have timed 20-35%
+  apart between processes on this shared machine, so the two ratios bracket the truth.
 * **apache-tvm** (if ``--tvm-python`` exists; it is never imported here): a subprocess of
   that interpreter imports the same ONNX file with ``tvm.relax.frontend.onnx.from_onnx``,
   legalizes and fuses it (``DecomposeOpsForInference``, ``LegalizeOps``, ``FoldConstant``,
@@ -223,13 +227,29 @@ def bench(name: str, args: argparse.Namespace, root: str, tvm_python: str | None
     return row
 
 
+def retime_fresh(name: str, work_dir: str, args: argparse.Namespace) -> dict:
+    """Tuned, untuned and onnxruntime timed again by benchmarks/retime.py in a fresh
+    process (its medians and ratio), or {"error": ...}."""
+    cmd = [sys.executable, os.path.join(HERE, "retime.py"), f"{name}={work_dir}",
+           "--seconds", str(args.seconds), "--target", args.target]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[0] == name:
+            return {"ms": float(parts[1]), "untuned_ms": float(parts[2]),
+                    "onnxruntime_ms": float(parts[3]), "ratio": float(parts[1]) / float(parts[3]),
+                    "accuracy_ok": parts[6] == "OK" if len(parts) > 6 else None}
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"error": f"retime.py exited {proc.returncode}: {tail[0]}"}
+
+
 def _fmt(v: float | None, spec: str, width: int) -> str:
     return format(v, spec).rjust(width) if v is not None else "-".rjust(width)
 
 
 def print_table(rows: list[dict], tvm: bool) -> None:
     head = (f"{'model':<14} {'trials':>6} {'tune s':>7} {'wall s':>7} {'ours ms':>9} "
-            f"{'untuned':>9} {'ort ms':>9} {'ratio':>6} {'acc':>4}")
+            f"{'untuned':>9} {'ort ms':>9} {'ratio':>6} {'acc':>4} {'fresh':>6}")
     if tvm:
         head += f" | {'TVM tune s':>10} {'TVM wall s':>10} {'TVM ms':>9} {'ratio':>6} {'acc':>4}"
     print(head)
@@ -243,6 +263,9 @@ def print_table(rows: list[dict], tvm: bool) -> None:
         line = (f"{r['model']:<14} {o['trials']:>6} {o['tune_s']:>7.0f} {o['wall_s']:>7.0f} "
                 f"{o['ms']:>9.3f} {o['untuned_ms']:>9.3f} {r['onnxruntime_ms']:>9.3f} "
                 f"{r['ratio']:>5.2f}x {ok:>4}")
+        fresh = r.get("fresh", {})
+        line += f" {fresh['ratio']:>5.2f}x" if "ratio" in fresh else f" {'-':>6}"
+
         if tvm:
             t = r.get("tvm", {})
             if "error" in t:
@@ -271,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="TVM's LocalBuilder timeout per candidate (its default: 30 s; on a "
                          "loaded machine its builds take longer and all fail)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--no-retime", action="store_true",
+                    help="skip the re-timing in a fresh process (benchmarks/retime.py)")
     ap.add_argument("--cache-flush", action="store_true",
                     help="our tuner times every candidate cold (tune_model's "
                          "evaluator_config enable_cpu_cache_flush)")
@@ -301,12 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         try:
             row = bench(name, args, root, tvm_python)
+            if not args.no_retime:
+                row["fresh"] = retime_fresh(name, os.path.join(root, name, "onnxtune"), args)
         except Exception as e:  # noqa: BLE001 - report the model and go on
             row = {"model": name, "error": f"{type(e).__name__}: {e}"}
         rows.append(row)
         print(f"{name}: {json.dumps(row, default=str)}", flush=True)
     print(f"\nload average at end: {load_average()}; ratio = ms / onnxruntime ms "
-          f"(below 1: faster); tune s = tuning only, wall s = the whole call")
+          f"(below 1: faster) in this process, fresh = the same in a fresh one; tune s = "
+          f"tuning only, wall s = the whole call")
     print_table(rows, tvm_python is not None)
     if args.json:
         with open(args.json, "w") as f:
