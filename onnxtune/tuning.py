@@ -304,11 +304,13 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     default schedule (:func:`~onnxtune.tuner.verify.select_in_model`: caches and the
     cores' split of the data differ there) and the faster one kept. 0 skips both (and a
     Ctrl-C skips them too).
-    ``evaluator_config``: how every candidate is timed (an ``EvaluatorConfig`` or a dict of
-    its fields: number, repeat, min_repeat_ms, enable_cpu_cache_flush), for the default
-    schedules, the search and the verification alike. With ``enable_cpu_cache_flush`` the
-    arguments are flushed from the caches before each timed run (number 1, min_repeat_ms
-    0 unless given), so each sample starts cold, as a kernel's weights do in a model.
+    ``evaluator_config``: how candidates are timed (an ``EvaluatorConfig`` or a dict of its
+    fields: number, repeat, min_repeat_ms, enable_cpu_cache_flush), for the default
+    schedules and the search. With ``enable_cpu_cache_flush`` the arguments are flushed
+    from the caches before each timed run (number 1, min_repeat_ms 0 and repeat 8 unless
+    given), so each sample starts cold, and the verification times that way too (else it
+    keeps its own interleaved 40 ms samples). Measured on ResNet-50, cold timing chose
+    slower schedules than the default warm timing (see README).
     Returns a :class:`TuneResult`; the report is also written to ``work_dir`` (report.json,
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
