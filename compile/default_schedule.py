@@ -131,6 +131,9 @@ PANEL_STAGE_BYTES: int | None = 32 * 1024
 #: computed inside the tile's parallel loop, one channel block at a time while it is cached,
 #: instead of in a pass of its own over the whole tensor
 PAD_AT_TILE = True
+#: a reduction whose output rows are one vector wide (a 16x16 image) takes the packed tile
+#: when its weight packs (else the rows are vectorized)
+ONE_VECTOR_ROWS_PACKED = True
 
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
@@ -155,6 +158,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PACKED_VECTORS": (int, type(None)),
     "DENSE_PANELS": (bool,),
     "PAD_AT_TILE": (bool,),
+    "ONE_VECTOR_ROWS_PACKED": (bool,),
     "ROW_PANELS": (bool,),
     "PANEL_ACCUMULATORS": (int,),
     "PANEL_ROWS": (int, type(None)),
@@ -483,7 +487,10 @@ class _Planner:
                     if out:
                         self.done.add(out)
                     return True
-        if vpos is None or f.spatial[vpos][1] % lanes:
+        if (vpos is None or f.spatial[vpos][1] % lanes
+                or (f.spatial[vpos][1] == lanes and self.k("ONE_VECTOR_ROWS_PACKED"))):
+            # (a row of one vector: the tile then holds one vector x a few channels, and
+            # the packed tile's channel vectors x points reuse each load more)
             packed = packed_axis(f, lanes, self.constants())
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",

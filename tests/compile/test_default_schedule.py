@@ -292,3 +292,16 @@ def test_a_constant_weight_over_a_tiny_image_is_packed(hw, k, pad):
     assert "kernel_global" in packed.script() and "layout_rewrite_preproc" in packed.script()
     plain = _check(func, ref, seed=hw + k)
     assert ("kernel_global" in plain.script()) == (hw * hw >= 8)
+
+
+def test_rows_of_one_vector_take_the_packed_tile():
+    """A 16x16 image (rows of exactly one 16-lane vector): the packed tile (channel vectors
+    x points) instead of one vector of a row x a few channels; with the knob off, the row
+    is vectorized as before. Both match numpy."""
+    func, ref = testing.conv2d_nchw(1, 24, 16, 16, 32, 3, 3, padding=1)
+    func = func.with_attr("layout_free_buffers", [1])
+    assert "kernel_global" in _check(func, ref, seed=3).script()
+    old = default_schedule_of(func, "llvm -num-cores=2", knobs={"ONE_VECTOR_ROWS_PACKED": False})
+    assert "kernel_global" not in old.func.script()
+    testing.check_workload(old.func, ref, run=lambda f, *a: build(f)["main"](*a), seed=3,
+                           rtol=1e-4, atol=1e-4)
