@@ -55,6 +55,7 @@ from .packed_schedule import packed_axis, packed_tile
 from .schedule_facts import (
     _coef,
     _const,
+    _constant_params,
     _deinterleave,
     _divisor_at_most,
     _Facts,
@@ -254,12 +255,6 @@ class _Planner:
     def params(self) -> set:
         return set(self.sch.func.params)
 
-    def constants(self) -> frozenset:
-        """The parameters the graph marks layout-free (constant weights)."""
-        params = list(self.sch.func.params)
-        return frozenset(params[i] for i in self.sch.func.attrs.get("layout_free_buffers", ())
-                         if 0 <= i < len(params))
-
     def blocks(self) -> list[str]:
         return self._blocks_of(self.sch)
 
@@ -381,7 +376,7 @@ class _Planner:
         lanes = self.lanes(last.out_dtype)
         if any(len(f.spatial) != len(last.spatial) - 1 for f in reductions):
             return  # not one value per row (a dense layer's outputs, say)
-        consts = self.constants()
+        consts = _constant_params(self.sch.func)
         if any(self._vector_axis(f) is not None or packed_axis(f, lanes, consts) is not None
                for f in reductions):
             return  # a tiled reduction serves these better
@@ -491,7 +486,7 @@ class _Planner:
                 or (f.spatial[vpos][1] == lanes and self.k("ONE_VECTOR_ROWS_PACKED"))):
             # (a row of one vector: the tile then holds one vector x a few channels, and
             # the packed tile's channel vectors x points reuse each load more)
-            packed = packed_axis(f, lanes, self.constants())
+            packed = packed_axis(f, lanes, _constant_params(self.sch.func))
             if packed is not None:
                 out = self.attempt(f"packed tile {f.name}",
                                    lambda s: packed_tile(s, f, *packed, lanes, parallel,
@@ -620,6 +615,7 @@ class _Planner:
             _vectorize_inner(s, init, v)
         return s.get(epilogue).name_hint if epilogue is not None else ""
 
+    # -- 3. other reductions --------------------------------------------------------------
     def parallel_outer(self, f: _Facts) -> None:
         total = 1
         for _, e in f.spatial:

@@ -29,6 +29,7 @@ from onnxtune.tir.functor import collect_vars
 
 from .schedule_facts import (
     _const,
+    _constant_params,
     _divisor_at_most,
     _epilogue_of,
     _parallel_prefix,
@@ -51,8 +52,7 @@ def dense_operands(func: Any, f: Any, lanes: int) -> int | None:
         return None
     if f.spatial[-2][1] < 2:
         return None
-    params = list(func.params)
-    free = set(func.attrs.get("layout_free_buffers", ()))
+    consts = _constant_params(func)
     widx = None
     for idx, region in enumerate(f.block.reads):
         buf = region.buffer
@@ -67,7 +67,7 @@ def dense_operands(func: Any, f: Any, lanes: int) -> int | None:
                     if k in collect_vars(i) and (d != len(ld.indices) - 1 or i is not k):
                         return None
             continue
-        if widx is not None or buf not in params or params.index(buf) not in free:
+        if widx is not None or buf not in consts:
             return None
         if any(len(ld.indices) != 2 or {id(i) for i in ld.indices} != {id(k), id(j)}
                for ld in lds):
@@ -151,8 +151,7 @@ def row_panel_operands(func: Any, f: Any, lanes: int) -> int | None:
     if (f.spatial[-1][0] is not j or f.spatial[-2][0] is not i
             or not pixel_vector(f.spatial[-1][1], lanes)):
         return None
-    params = list(func.params)
-    free = set(func.attrs.get("layout_free_buffers", ()))
+    consts = _constant_params(func)
     widx, xseen = None, False
     for idx, region in enumerate(f.block.reads):
         buf = region.buffer
@@ -161,7 +160,7 @@ def row_panel_operands(func: Any, f: Any, lanes: int) -> int | None:
             continue
         if all(len(ld.indices) == 2 and ld.indices[0] is i and ld.indices[1] is k
                for ld in lds):
-            if widx is not None or buf not in params or params.index(buf) not in free:
+            if widx is not None or buf not in consts:
                 return None
             widx = idx
             continue

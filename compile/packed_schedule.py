@@ -23,6 +23,7 @@ from onnxtune.tir.schedule import Schedule
 
 from .schedule_facts import (
     _const,
+    _constant_params,
     _divisor_at_most,
     _epilogue_of,
     _Facts,
@@ -68,6 +69,7 @@ def packed_axis(f: _Facts, lanes: int, constants: frozenset = frozenset()
             best = cand
     return best
 
+
 def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: int,
                 lanes: int, parallel: bool, threads: int, knob: Callable[[str], Any]) -> str:
     """Schedule block ``f`` of ``s`` as a packed tile (see the module docstring) along the
@@ -81,10 +83,7 @@ def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: i
 
     wb = s.cache_read(blk, widx, "global")
     s.transform_layout(wb, ("write", 0), move_last(wdim))
-    wparam = f.block.reads[widx].buffer
-    params = list(s.func.params)
-    if wparam in params and params.index(wparam) in list(
-            s.func.attrs.get("layout_free_buffers", ())):
+    if f.block.reads[widx].buffer in _constant_params(s.func):
         # a constant weight: the graph builder runs this packing once, at compile time
         s.annotate(wb, "meta_schedule.layout_rewrite_preproc", 1)
     out_buf = f.block.writes[0].buffer
@@ -271,5 +270,3 @@ def _stage_input(s: Schedule, blk, wbuf, out_buf, loop, lanes: int) -> None:
         s.vectorize(vi)
     elif ext > 1:
         s.vectorize(inner)
-
-# -- 3. other reductions --------------------------------------------------------------

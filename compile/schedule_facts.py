@@ -11,6 +11,7 @@ block, vectorizing an innermost loop, the parallel prefix of a loop nest).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from onnxtune.tir.expr import Add, BufferLoad, IntImm, IterType, Mul, PrimExpr, Sub, Var
 from onnxtune.tir.functor import collect_vars, post_order_visit
@@ -225,6 +226,14 @@ def _rfactor_lanes(s: Schedule, f: _Facts, lanes: int):
     loops = s.get_loops(s.get_block(f.name))
     _, ki = s.split(loops[-1], [None, d])
     return s.rfactor(ki, len(f.spatial)), d
+
+
+def _constant_params(func: Any) -> frozenset:
+    """The parameters of ``func`` its ``layout_free_buffers`` attr marks (constant
+    weights: a layout rewrite of them runs once, at compile time)."""
+    params = list(func.params)
+    return frozenset(params[i] for i in func.attrs.get("layout_free_buffers", ())
+                     if 0 <= i < len(params))
 
 
 def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int):
