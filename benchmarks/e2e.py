@@ -265,7 +265,6 @@ def print_table(rows: list[dict], tvm: bool) -> None:
                 f"{r['ratio']:>5.2f}x {ok:>4}")
         fresh = r.get("fresh", {})
         line += f" {fresh['ratio']:>5.2f}x" if "ratio" in fresh else f" {'-':>6}"
-
         if tvm:
             t = r.get("tvm", {})
             if "error" in t:

@@ -322,6 +322,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         extract_tasks,
         extracted_tasks_to_tune_contexts,
     )
+    from onnxtune.tuner.runner.local_runner import LocalRunner
     from onnxtune.tuner.task_scheduler import TaskScheduler
     from onnxtune.tuner.tune import tune_tasks
 
@@ -376,7 +377,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
         measure_default_schedules(tasks, database, tgt, evaluator_config)
         contexts, weights = extracted_tasks_to_tune_contexts(
             tasks, work_dir, "post-order-apply+default-variants", strategy, seed=seed)
-        runner = _local_runner(evaluator_config)
+        runner = LocalRunner(evaluator_config=evaluator_config)  # None: the defaults
         try:
             tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
                        max_trials_global=max_trials_global,
@@ -390,8 +391,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
             logger.warning("tuning interrupted: compiling from the %d records measured so far",
                            len(database))
         finally:
-            if not isinstance(runner, str):
-                runner.close()
+            runner.close()
             if stream is not None:
                 stream.write("\n")
     tuning_seconds = time.perf_counter() - t0
@@ -505,15 +505,6 @@ def _evaluator_config(config: Any) -> Any:
                            min_repeat_ms=given.get("min_repeat_ms") or 0,
                            repeat=given.get("repeat") or 8)
     return cfg
-
-
-def _local_runner(evaluator_config: Any) -> Any:
-    """A LocalRunner timing with ``evaluator_config``, or "local" (the default one)."""
-    if evaluator_config is None:
-        return "local"
-    from onnxtune.tuner.runner.local_runner import LocalRunner
-
-    return LocalRunner(evaluator_config=evaluator_config)
 
 
 def measure_default_schedules(tasks: list[Any], database: Any, target: Any,
