@@ -101,6 +101,12 @@ CHANNEL_CHUNKS = 1
 VECTOR_EPILOGUE = True
 #: packed tiles of pointwise reductions hold half the points and two channel vectors
 POINTWISE_HALF_TILE = True
+#: packed tiles of pointwise reductions (1x1 convolutions, which stay convolutions over
+#: 14x14 and 7x7 images) hold two channel vectors and as many points as
+#: POINTWISE_WIDE_REGISTERS - 2 accumulators leave (a 14-point row, where the half tile
+#: took 7), and run their channel blocks in parallel, each thread reading half the weights
+POINTWISE_WIDE = True
+POINTWISE_WIDE_REGISTERS = 30
 #: a packed tile holds at most this many vectors of output channels
 PACKED_VECTORS_MAX = 4
 #: a tile vectorized along the output's last axis holds at most this many full vectors
@@ -152,6 +158,8 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "CHANNEL_CHUNKS": (int,),
     "VECTOR_EPILOGUE": (bool,),
     "POINTWISE_HALF_TILE": (bool,),
+    "POINTWISE_WIDE": (bool,),
+    "POINTWISE_WIDE_REGISTERS": (int,),
     "PACKED_VECTORS_MAX": (int,),
     "TILE_VECTORS_MAX": (int,),
     "CHANNELS_INNER": (bool, type(None)),

@@ -36,6 +36,7 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     {"PANEL_VECTORS": 1, "PANEL_ACCUMULATORS": 16},
     {"ROW_PANELS": False},
     # register tiles: AVX-512 has 32 vector registers, the default budgets 16
+    {"POINTWISE_WIDE": False},  # (the default before it)
     {"REGISTER_BUDGET": 30},
     {"PACKED_VECTORS": 2},
     {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 7},
@@ -73,6 +74,20 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
 )
 
 
+#: knobs that size or order a packed tile, which POINTWISE_WIDE's tile overrides
+_TILE_KNOBS = frozenset({"REGISTER_BUDGET", "PACKED_VECTORS", "PACKED_VECTORS_MAX",
+                         "PACKED_WIDTH_MAX", "POINTWISE_HALF_TILE", "CHANNELS_INNER"})
+
+
+def _with_half_tiles(knobs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A grid setting that resizes packed tiles resizes the half tiles of pointwise
+    reductions too: it turns POINTWISE_WIDE off unless it says otherwise (for any other
+    reduction that changes nothing)."""
+    if knobs and _TILE_KNOBS & set(knobs) and "POINTWISE_WIDE" not in knobs:
+        return {**knobs, "POINTWISE_WIDE": False}
+    return knobs
+
+
 def default_schedule_variants(func: PrimFunc, target: Any = None, limit: int = 16,
                               grid: Any = None) -> list[Schedule]:
     """The distinct schedules (by structural hash of the scheduled module) that
@@ -85,7 +100,8 @@ def default_schedule_variants(func: PrimFunc, target: Any = None, limit: int = 1
 
     if limit < 1:
         raise ValueError(f"default_schedule_variants: limit must be >= 1, got {limit}")
-    settings = [None, *(VARIANT_KNOBS if grid is None else grid)]
+    settings = [None, *(_with_half_tiles(k) for k in (VARIANT_KNOBS if grid is None
+                                                      else grid))]
     out: list[Schedule] = []
     seen: set[int] = set()
     for knobs in settings:

@@ -94,8 +94,12 @@ def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: i
     sp, rd = loops[:ns], loops[ns:]
     # register tile over the other spatial axes, innermost first
     regs = knob("REGISTER_BUDGET")
-    budget = regs - 2
     want = knob("PACKED_VECTORS")
+    wide = (knob("POINTWISE_WIDE") and want is None and _pointwise(f, widx)
+            and 2 * f.spatial[-1][1] <= knob("POINTWISE_WIDE_REGISTERS") - 2)
+    if wide:  # (see POINTWISE_WIDE)
+        regs, want = knob("POINTWISE_WIDE_REGISTERS"), 2
+    budget = regs - 2
     if want is not None:  # the points get what ``want`` channel vectors leave
         budget = max(1, budget // want)
     elif (knob("POINTWISE_HALF_TILE") and _pointwise(f, widx)
@@ -151,6 +155,8 @@ def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: i
                   if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
     large_input = others > knob("LARGE_INPUT_BYTES")
     channels_inner = knob("CHANNELS_INNER")
+    if wide:
+        channels_inner = False
     if channels_inner is None:
         channels_inner = (nbytes(wbuf) <= knob("SMALL_WEIGHT_BYTES")
                           and others > knob("INNER_INPUT_BYTES"))

@@ -244,12 +244,12 @@ def _conv_residual_relu(c, h, w, k):
 
 
 @pytest.mark.parametrize("shape,x_tile", [((16, 6, 56, 64), 14), ((16, 9, 13, 32), 13),
-                                          ((32, 14, 14, 64), 7), ((24, 7, 7, 48), 7)])
+                                          ((32, 14, 14, 64), 14), ((24, 7, 7, 48), 7)])
 def test_residual_epilogue(shape, x_tile):
     """conv + bias + residual + relu: the epilogue runs per tile; along a wide enough
     tile row it is vectorized (the residual read and the store contiguous). 1x1 rows of
-    at most 28 get half tiles (7 points, two channel vectors), a prime width keeps its
-    full row."""
+    at most 14 points are one tile (POINTWISE_WIDE), wider rows of at most 28 get half
+    tiles (7 points, two channel vectors), a prime width keeps its full row."""
     func, ref = _conv_residual_relu(*shape)
     sched = _check(func.with_attr("layout_free_buffers", [1]), ref)
     vec_extents, unrolled = [], []
@@ -304,4 +304,42 @@ def test_rows_of_one_vector_take_the_packed_tile():
     old = default_schedule_of(func, "llvm -num-cores=2", knobs={"ONE_VECTOR_ROWS_PACKED": False})
     assert "kernel_global" not in old.func.script()
     testing.check_workload(old.func, ref, run=lambda f, *a: build(f)["main"](*a), seed=3,
+                           rtol=1e-4, atol=1e-4)
+
+
+def _loops(func) -> tuple[set[int], list[str]]:
+    """(extents of the unrolled loops, names of the parallel loops) of ``func``."""
+    unrolled: set[int] = set()
+    parallel: list[str] = []
+
+    def visit(n):
+        if isinstance(n, For) and n.kind == ForKind.UNROLLED:
+            unrolled.add(n.extent.value)
+        elif isinstance(n, For) and n.kind == ForKind.PARALLEL:
+            parallel.append(n.loop_var.name)
+
+    post_order_visit(func.body, visit)
+    return unrolled, parallel
+
+
+@pytest.mark.parametrize("hw,wide,was", [(14, True, {2, 7}), (13, True, {1, 13}),
+                                         (7, True, {2, 7}), (28, False, None)])
+def test_pointwise_rows_of_up_to_14_points_take_one_wide_tile(hw, wide, was):
+    """A 1x1 convolution over rows of at most 14 points (ResNet-50's 14x14 layers): a tile
+    of the whole row x two channel vectors with the channel blocks in parallel
+    (POINTWISE_WIDE), where the half tile took 7 points of a 14-point row; wider rows
+    keep the half tile (the same schedule with the knob off). Both match numpy, with a
+    prime width and an input channel count that is no multiple of 16."""
+    func, ref = testing.conv2d_nchw(1, 40, hw, hw, 64, 1, 1)
+    func = func.with_attr("layout_free_buffers", [1])
+    unrolled, parallel = _loops(_check(func, ref, seed=5))
+    if wide:  # the row x two vectors, the channel blocks in parallel
+        assert unrolled == {2, hw}
+        assert any(p.startswith("ff") for p in parallel)
+    old = default_schedule_of(func, "llvm -num-cores=2", knobs={"POINTWISE_WIDE": False})
+    if wide:
+        assert _loops(old.func)[0] == was
+    else:
+        assert old.func.script() == default_schedule_of(func, "llvm -num-cores=2").func.script()
+    testing.check_workload(old.func, ref, run=lambda f, *a: build(f)["main"](*a), seed=5,
                            rtol=1e-4, atol=1e-4)

@@ -86,13 +86,19 @@ def test_knobs_are_checked():
 
 
 def test_knobs_change_the_tile():
-    """A 1x1 convolution's packed tile follows the register budget; another loop order
-    and no staging give other programs."""
+    """A 1x1 convolution's packed tile: the whole 14-point row (POINTWISE_WIDE) or, with
+    that off, a tile that follows the register budget and the half-tile rule; another loop
+    order gives another program. The variant grid turns POINTWISE_WIDE off wherever it
+    resizes tiles, so its settings still reach a 14x14 pointwise convolution."""
     func, _ = CASES["conv1x1_14"]()
-    hashes = {module_hash(ds.default_schedule_of(func, TARGET, k).mod) for k in (
-        None, {"REGISTER_BUDGET": 30}, {"POINTWISE_HALF_TILE": False},
-        {"CHANNELS_INNER": True})}
+    half = {"POINTWISE_WIDE": False}
+    settings = (None, half, {**half, "POINTWISE_HALF_TILE": False},
+                {**half, "CHANNELS_INNER": True})
+    hashes = {module_hash(ds.default_schedule_of(func, TARGET, k).mod) for k in settings}
     assert len(hashes) == 4
+    grid = {module_hash(v.mod) for v in dv.default_schedule_variants(
+        func, TARGET, grid=[{"POINTWISE_HALF_TILE": False}, {"CHANNELS_INNER": True}, half])}
+    assert grid == hashes
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -147,8 +153,8 @@ def test_packed_variants_survive_the_postprocessors_unchanged():
 def test_variant_limit_and_custom_grid():
     func, _ = CASES["conv1x1_14"]()
     assert len(dv.default_schedule_variants(func, TARGET, limit=2)) == 2
-    only = dv.default_schedule_variants(func, TARGET, grid=[{"REGISTER_BUDGET": 30},
-                                                            {"REGISTER_BUDGET": 30}])
+    only = dv.default_schedule_variants(func, TARGET, grid=[{"CHANNELS_INNER": True},
+                                                            {"CHANNELS_INNER": True}])
     assert len(only) == 2  # the default and one distinct variant
 
 
