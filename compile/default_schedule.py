@@ -109,6 +109,10 @@ POINTWISE_WIDE = True
 POINTWISE_WIDE_REGISTERS = 30
 #: a packed tile holds at most this many vectors of output channels
 PACKED_VECTORS_MAX = 4
+#: accumulators of a tile vectorized along a row of an odd number of vectors (a 7 x 16
+#: row: ResNet-50's and MobileNetV2's stems), whose vectors x rows the planner picks for
+#: the most multiply-adds per load: all but two of AVX-512's 32 registers
+ODD_ROW_REGISTERS = 30
 #: a tile vectorized along the output's last axis holds at most this many full vectors
 TILE_VECTORS_MAX = 2
 #: a packed tile's channel blocks run innermost of its outer loops (each input tile reused
@@ -162,6 +166,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "POINTWISE_WIDE_REGISTERS": (int,),
     "PACKED_VECTORS_MAX": (int,),
     "TILE_VECTORS_MAX": (int,),
+    "ODD_ROW_REGISTERS": (int,),
     "CHANNELS_INNER": (bool, type(None)),
     "PACKED_WIDTH_MAX": (int, type(None)),
     "PACKED_VECTORS": (int, type(None)),
@@ -175,8 +180,9 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PANEL_STAGE_BYTES": (int, type(None)),
 }
 #: smallest value of each integer knob
-_KNOB_MIN = {"REGISTER_BUDGET": 3, "CHUNKS_PER_THREAD": 1, "PACKED_VECTORS_MAX": 1,
-             "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1, "PACKED_VECTORS": 1,
+_KNOB_MIN = {"REGISTER_BUDGET": 3, "ODD_ROW_REGISTERS": 3, "CHUNKS_PER_THREAD": 1,
+             "PACKED_VECTORS_MAX": 1, "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1,
+             "PACKED_VECTORS": 1,
              "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1}
 
 
@@ -525,9 +531,10 @@ class _Planner:
                 # tile when that feeds more multiply-adds per load (u loads, r broadcasts)
                 rext = f.spatial[rpos][1]
                 best = (self._fmas_per_load(f, vpos, rpos, 1, r), 1, r)
-                for u2 in range(2, min(nvec, budget // 2) + 1):
+                wide = self.k("ODD_ROW_REGISTERS")
+                for u2 in range(2, min(nvec, wide // 2) + 1):
                     if nvec % u2 == 0:
-                        r2 = _divisor_at_most(rext, budget // u2)
+                        r2 = _divisor_at_most(rext, wide // u2)
                         best = max(best, (self._fmas_per_load(f, vpos, rpos, u2, r2), u2, r2))
                 _, u, r = best
         out = self.attempt(

@@ -37,6 +37,7 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     {"ROW_PANELS": False},
     # register tiles: AVX-512 has 32 vector registers, the default budgets 16
     {"POINTWISE_WIDE": False},  # (the default before it)
+    {"ODD_ROW_REGISTERS": 16},  # (likewise)
     {"REGISTER_BUDGET": 30},
     {"PACKED_VECTORS": 2},
     {"REGISTER_BUDGET": 30, "PACKED_WIDTH_MAX": 7},

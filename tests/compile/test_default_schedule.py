@@ -343,3 +343,18 @@ def test_pointwise_rows_of_up_to_14_points_take_one_wide_tile(hw, wide, was):
         assert old.func.script() == default_schedule_of(func, "llvm -num-cores=2").func.script()
     testing.check_workload(old.func, ref, run=lambda f, *a: build(f)["main"](*a), seed=5,
                            rtol=1e-4, atol=1e-4)
+
+
+def test_a_row_of_seven_vectors_takes_a_wide_tile():
+    """A stem-like convolution (3 input channels, 7x7 window, stride 2, a 112-point output
+    row = 7 vectors of 16, no smaller divisor): the tile is the row's 7 vectors x 4 output
+    channels (ODD_ROW_REGISTERS = 30 accumulators at most), where the register budget of
+    16 gave 7 x 2. Both match numpy, over 12 output channels (three blocks of 4)."""
+    func, ref = testing.conv2d_nchw(1, 3, 9, 224, 12, 7, 7, stride=2, padding=3)
+    func = func.with_attr("layout_free_buffers", [1])
+    assert _loops(_check(func, ref, seed=7))[0] >= {7, 4}
+    old = default_schedule_of(func, "llvm -num-cores=2", knobs={"ODD_ROW_REGISTERS": 16})
+    unrolled = _loops(old.func)[0]
+    assert 7 in unrolled and 4 not in unrolled
+    testing.check_workload(old.func, ref, run=lambda f, *a: build(f)["main"](*a), seed=7,
+                           rtol=1e-4, atol=1e-4)
