@@ -155,7 +155,7 @@ def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: i
                   if r.buffer is not wbuf and r.buffer is not out_buf] or [0])
     large_input = others > knob("LARGE_INPUT_BYTES")
     channels_inner = knob("CHANNELS_INNER")
-    if wide:
+    if wide and channels_inner is None:
         channels_inner = False
     if channels_inner is None:
         channels_inner = (nbytes(wbuf) <= knob("SMALL_WEIGHT_BYTES")
