@@ -105,6 +105,7 @@ POINTWISE_HALF_TILE = True
 #: 14x14 and 7x7 images) hold two channel vectors and as many points as
 #: POINTWISE_WIDE_REGISTERS - 2 accumulators leave (a 14-point row, where the half tile
 #: took 7), and run their channel blocks in parallel, each thread reading half the weights
+#: (unless CHANNELS_INNER is given)
 POINTWISE_WIDE = True
 POINTWISE_WIDE_REGISTERS = 30
 #: a packed tile holds at most this many vectors of output channels

@@ -75,7 +75,8 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
 )
 
 
-#: knobs that size or order a packed tile, which POINTWISE_WIDE's tile overrides
+#: knobs that size or order a packed tile: a grid setting that names one explores the
+#: half tiles of pointwise reductions (POINTWISE_WIDE off)
 _TILE_KNOBS = frozenset({"REGISTER_BUDGET", "PACKED_VECTORS", "PACKED_VECTORS_MAX",
                          "PACKED_WIDTH_MAX", "POINTWISE_HALF_TILE", "CHANNELS_INNER"})
 
