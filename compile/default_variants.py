@@ -97,7 +97,8 @@ def default_schedule_variants(func: PrimFunc, target: Any = None, limit: int = 1
     :data:`VARIANT_KNOBS`), the default schedule first, at most ``limit`` of them. Each is
     a plain Schedule whose trace has no sampling instruction; every one computes exactly
     what ``func`` computes (the planner only applies semantics-preserving primitives). A
-    setting the planner rejects is skipped."""
+    setting the planner rejects is skipped; one that resizes packed tiles also turns
+    POINTWISE_WIDE off unless it names it (:func:`_with_half_tiles`)."""
     from onnxtune.tir.structural import module_hash
 
     if limit < 1:
