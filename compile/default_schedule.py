@@ -183,8 +183,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "ODD_ROW_REGISTERS": 3, "CHUNKS_PER_THREAD": 1,
              "PACKED_VECTORS_MAX": 1, "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1,
-             "PACKED_VECTORS": 1,
-             "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1}
+             "PACKED_VECTORS": 1, "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1}
 
 
 def resolve_knobs(knobs: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -95,14 +95,15 @@ def packed_tile(s: Schedule, f: _Facts, fpos: int, odim: int, widx: int, wdim: i
     # register tile over the other spatial axes, innermost first
     regs = knob("REGISTER_BUDGET")
     want = knob("PACKED_VECTORS")
-    wide = (knob("POINTWISE_WIDE") and want is None and _pointwise(f, widx)
+    pointwise = _pointwise(f, widx)
+    wide = (knob("POINTWISE_WIDE") and want is None and pointwise
             and 2 * f.spatial[-1][1] <= knob("POINTWISE_WIDE_REGISTERS") - 2)
     if wide:  # (see POINTWISE_WIDE)
         regs, want = knob("POINTWISE_WIDE_REGISTERS"), 2
     budget = regs - 2
     if want is not None:  # the points get what ``want`` channel vectors leave
         budget = max(1, budget // want)
-    elif (knob("POINTWISE_HALF_TILE") and _pointwise(f, widx)
+    elif (knob("POINTWISE_HALF_TILE") and pointwise
             and f.spatial[-1][1] <= 2 * budget
             and 4 * _divisor_at_most(f.spatial[-1][1], budget // 2) >= budget):
         # no window along the output (a 1x1 convolution) and rows of at most two
