@@ -147,6 +147,21 @@ PAD_AT_TILE = True
 #: when its weight packs (else the rows are vectorized)
 ONE_VECTOR_ROWS_PACKED = True
 
+#: a convolution in channel-blocked layouts (NCHW16c) takes its own register tile
+#: (compile/blocked_schedule): at most BLOCKED_REGISTERS vector registers for accumulators,
+#: weight vectors and the broadcast; at most BLOCKED_POINTS points of a row and
+#: BLOCKED_VECTORS channel blocks (None: as the registers allow, up to 4 blocks); rows
+#: outermost of the parallel loops instead of channel groups (None: when the weight is at
+#: most BLOCKED_ROWS_WEIGHT_BYTES and there are rows enough for the threads); the padding
+#: read through its condition instead of copied per row
+BLOCKED_TILES = True
+BLOCKED_REGISTERS = 31
+BLOCKED_POINTS: int | None = None
+BLOCKED_VECTORS: int | None = None
+BLOCKED_ROWS_OUTER: bool | None = None
+BLOCKED_ROWS_WEIGHT_BYTES = 1536 * 1024
+BLOCKED_PAD_INLINE = False
+
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
 KNOBS: dict[str, tuple[type, ...]] = {
@@ -179,11 +194,19 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "PANEL_ROWS": (int, type(None)),
     "PANEL_VECTORS": (int, type(None)),
     "PANEL_STAGE_BYTES": (int, type(None)),
+    "BLOCKED_TILES": (bool,),
+    "BLOCKED_REGISTERS": (int,),
+    "BLOCKED_POINTS": (int, type(None)),
+    "BLOCKED_VECTORS": (int, type(None)),
+    "BLOCKED_ROWS_OUTER": (bool, type(None)),
+    "BLOCKED_ROWS_WEIGHT_BYTES": (int,),
+    "BLOCKED_PAD_INLINE": (bool,),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "ODD_ROW_REGISTERS": 3, "CHUNKS_PER_THREAD": 1,
              "PACKED_VECTORS_MAX": 1, "TILE_VECTORS_MAX": 1, "PACKED_WIDTH_MAX": 1,
-             "PACKED_VECTORS": 1, "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1}
+             "PACKED_VECTORS": 1, "PANEL_ACCUMULATORS": 1, "PANEL_ROWS": 1, "PANEL_VECTORS": 1,
+             "BLOCKED_REGISTERS": 3, "BLOCKED_POINTS": 1, "BLOCKED_VECTORS": 1}
 
 
 def resolve_knobs(knobs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -471,6 +494,17 @@ class _Planner:
         vpos = self._vector_axis(f)
         parallel = (spatial_total * red_total >= self.k("MIN_PARALLEL_WORK")
                     and self.threads > 1)
+        if self.k("BLOCKED_TILES"):
+            from .blocked_schedule import blocked_conv, blocked_schedule
+
+            widx = blocked_conv(f, lanes, self.params())
+            if widx is not None:
+                out = self.attempt(f"blocked tile {f.name}", lambda s: blocked_schedule(
+                    s, f, widx, lanes, parallel, self.threads, self.k))
+                if out is not None:
+                    if out:
+                        self.done.add(out)
+                    return True
         if self.k("DENSE_PANELS"):
             from .dense_schedule import dense_operands, dense_tile
 

@@ -50,6 +50,9 @@ nn.conv1d              (data NCW, weight OIW); strides=(1,), padding=(l,r),   OU
                        dilation=(1,), groups=1
 nn.conv3d              (data NCDHW, weight OIDHW); strides, padding=          OUT_EWISE_FUSABLE
                        (front,top,left,back,bottom,right), dilation, groups
+nn.conv2d_nchwc        (data NCHW{b}c [N, C/b, H, W, b], weight OIHW{b}i{b}o OUT_EWISE_FUSABLE
+                       [O/b, C/b, kh, kw, b, b]) → NCHW{b}c; strides, padding,
+                       dilation, out_dtype (no groups)
 nn.conv2d_transpose    (data NCHW, weight IOHW [C_in, C_out/groups, kh, kw]);  OUT_EWISE_FUSABLE
                        strides=(1,1), padding=(0,0,0,0), output_padding=(0,0),
                        dilation=(1,1), groups=1, out_dtype=None
@@ -86,6 +89,8 @@ nn.log_softmax         (x); axis=-1                                           OP
 reshape                (x); newshape (tuple of ints, fully static, product    INJECTIVE
                        equal to the input's)
 transpose              (x); axes=None (None = reverse)                        INJECTIVE
+layout_transform       (x); src_layout, dst_layout: "NCHW" <-> "NCHW{b}c"     INJECTIVE
+                       (channel blocks of b innermost)
 concat                 (*inputs); axis=0                                      INJECTIVE
 split                  (x); indices_or_sections (int = equal sections, or     INJECTIVE
                        tuple of split indices), axis=0 → tuple of tensors

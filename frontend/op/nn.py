@@ -127,6 +127,52 @@ for _nd in (1, 2, 3):
     _mk(_nd)
 
 
+@register_op("nn.conv2d_nchwc", OpPattern.OUT_EWISE_FUSABLE)
+def conv2d_nchwc(
+    data: te.Tensor,
+    weight: te.Tensor,
+    strides: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    out_dtype: str | None = None,
+) -> te.Tensor:
+    """2-d convolution in blocked layouts: data ``NCHW{b}c`` (N, C/b, H, W, b), weight
+    ``OIHW{b}i{b}o`` (O/b, C/b, KH, KW, b_in, b_out), output ``NCHW{b}c``: a pad stage (if
+    padded) and one reduction over (input block, window rows, columns, lane in block)."""
+    name = "nn.conv2d_nchwc"
+    dshape, wshape = shape_of(data), shape_of(weight)
+    if len(dshape) != 5 or len(wshape) != 6:
+        raise ValueError(f"{name}: data must be 5-d NCHW<b>c and weight 6-d OIHW<b>i<b>o, "
+                         f"got {dshape} and {wshape}")
+    n, cb, h, w, b = dshape
+    ob, cb2, kh, kw, bi, bo = wshape
+    if cb2 != cb or bi != b or bo != b:
+        raise ValueError(f"{name}: weight {wshape} does not match data {dshape}: expected "
+                         f"(O/{b}, {cb}, KH, KW, {b}, {b})")
+    st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
+    before, after = conv_pads(padding, 2, name)
+    osz = []
+    for j, (size, k) in enumerate(((h, kh), (w, kw))):
+        span = size + before[j] + after[j] - dil[j] * (k - 1) - 1
+        if span < 0:
+            raise ValueError(f"{name}: kernel {(kh, kw)} (dilation {dil}) is larger than "
+                             f"the padded input {(h, w)} + {before} + {after}")
+        osz.append(span // st[j] + 1)
+    out_dtype = out_dtype or data.dtype
+    pad = pad_stage(data, (0, 0, *before, 0), (0, 0, *after, 0), scalar(0, data.dtype))
+    rc = te.reduce_axis((0, cb), name="rc")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    ri = te.reduce_axis((0, b), name="ri")
+
+    def f(nn: PrimExpr, oc: PrimExpr, y: PrimExpr, x: PrimExpr, oi: PrimExpr) -> PrimExpr:
+        v = pad[nn, rc, _win(y, st[0], ry, dil[0]), _win(x, st[1], rx, dil[1]), ri]
+        return te.sum(cast(out_dtype, v) * cast(out_dtype, weight[oc, rc, ry, rx, ri, oi]),
+                      axis=[rc, ry, rx, ri])
+
+    return te.compute((n, ob, osz[0], osz[1], b), f, name="conv2d_nchwc")
+
+
 def conv_transpose(
     data: te.Tensor,
     weight: te.Tensor,

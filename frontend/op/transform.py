@@ -32,6 +32,44 @@ def reshape(x: te.Tensor, newshape: Sequence[int]) -> te.Tensor:
     return te.compute(new, f, name="reshape")
 
 
+def channel_block(layout: str, op: str) -> int:
+    """The channel block ``b`` of a layout ``"NCHW"`` (0) or ``"NCHW{b}c"``; ValueError
+    naming ``op`` and the layout for anything else."""
+    if layout == "NCHW":
+        return 0
+    body = layout[4:-1] if layout.startswith("NCHW") and layout.endswith("c") else ""
+    if body.isdigit() and int(body) > 0:
+        return int(body)
+    raise ValueError(f"{op}: layout {layout!r} is neither 'NCHW' nor 'NCHW<b>c' "
+                     "(e.g. 'NCHW16c')")
+
+
+@register_op("layout_transform", OpPattern.INJECTIVE)
+def layout_transform(x: te.Tensor, src_layout: str, dst_layout: str) -> te.Tensor:
+    """``NCHW`` <-> ``NCHW{b}c``: the channels split into blocks of ``b``, the block
+    innermost (``y[n, c // b, h, w, c % b] = x[n, c, h, w]``), or back."""
+    shp = shape_of(x)
+    src = channel_block(src_layout, "layout_transform")
+    dst = channel_block(dst_layout, "layout_transform")
+    if bool(src) == bool(dst):
+        raise ValueError(f"layout_transform: from {src_layout!r} to {dst_layout!r}: "
+                         "exactly one of them must be blocked ('NCHW<b>c')")
+    if dst:
+        if len(shp) != 4 or shp[1] % dst:
+            raise ValueError(f"layout_transform: an NCHW input of shape {shp} does not "
+                             f"split into {dst_layout} (4-d, channels a multiple of {dst})")
+        n, c, h, w = shp
+        return te.compute((n, c // dst, h, w, dst),
+                          lambda i, co, y, z, ci: x[i, co * dst + ci, y, z],
+                          name="layout_transform")
+    if len(shp) != 5 or shp[4] != src:
+        raise ValueError(f"layout_transform: an input of shape {shp} is not {src_layout} "
+                         f"(5-d, last dim {src})")
+    n, co, h, w, b = shp
+    return te.compute((n, co * b, h, w), lambda i, c, y, z: x[i, c // b, y, z, c % b],
+                      name="layout_transform")
+
+
 @register_op("transpose", OpPattern.INJECTIVE)
 def transpose(x: te.Tensor, axes: Sequence[int] | None = None) -> te.Tensor:
     shp = shape_of(x)

@@ -11,24 +11,32 @@ from .fold_constant import fold_constant
 from .fuse_ops import fuse_ops
 from .fuse_tir import fuse_tir
 from .legalize import legalize
+from .nchwc_layout import nchwc_layout
 from .pointwise_conv import pointwise_conv_as_matmul
 from .verify import verify, verify_enabled
 
 
 def optimize(mod: IRModule, fuse: bool = True,
-             pointwise_as_matmul: bool | None = None) -> IRModule:
+             pointwise_as_matmul: bool | None = None,
+             nchwc: bool | None = None) -> IRModule:
     """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
 
     ``pointwise_as_matmul``: rewrite 1x1 convolutions as matmuls over the flattened pixels
     (see :mod:`.pointwise_conv`); None reads ``ONNXTUNE_POINTWISE_MATMUL`` (``0`` turns it
-    off; on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
+    off; on by default). ``nchwc``: run dense convolutions and their epilogues in the
+    channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul rewrite,
+    which then sees only the convolutions left in NCHW); None reads ``ONNXTUNE_NCHWC``
+    (``1`` turns it on). With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
     """
     if pointwise_as_matmul is None:
         pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
+    if nchwc is None:
+        nchwc = os.environ.get("ONNXTUNE_NCHWC", "0") == "1"
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
         fold_constant,  # the scale-shift constants may fold further
+        *([nchwc_layout] if nchwc else []),  # dense conv → NCHW16c conv + epilogue
         *([pointwise_conv_as_matmul] if pointwise_as_matmul else []),  # 1x1 conv → matmul
         dead_code_elimination,  # drop values no output needs
         legalize,  # op calls → call_tir of TE-built PrimFuncs

@@ -1,0 +1,157 @@
+"""The default schedule of a convolution in channel-blocked layouts (``NCHW{b}c`` data,
+``OIHW{b}i{b}o`` weight, ``NCHW{b}c`` output, ``b`` = the vector width; see
+``frontend/transform/nchwc_layout.py``): a register tile of ``p`` output points of a row x
+``u`` channel blocks, the ``b`` output channels of a block in one vector.
+
+Each step of the reduction (input block, window row, window column, input lane) loads
+``u`` weight vectors (contiguous), broadcasts ``p`` input values (one cache line per
+point) and does ``p x u`` multiply-adds. The tile is the one
+with the most accumulators, then the most multiply-adds per load, that keeps every
+accumulator, weight vector and the broadcast in registers (``p·u + u + 1 <=
+BLOCKED_REGISTERS``), ``p`` dividing the row and ``u`` the blocks: 14 points x 2 blocks
+for rows of 14, 28 or 56 points (measured faster than 7 x 4, which spills, and 4 x 4,
+which loads less but runs its reduction loops twice as often).
+The epilogue (bias, residual, activation) runs on the tile's results right after it,
+vectorized along the block; a padded input is read through its padding condition
+(inlined) instead of being copied. The outer loops (channel groups, rows, or rows then
+channel groups) run in parallel. Knobs (read through the planner's ``knob``) are
+:mod:`.default_schedule`'s ``BLOCKED_*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from onnxtune.tir import dtype as dt
+from onnxtune.tir.functor import collect_vars
+from onnxtune.tir.schedule import Schedule
+
+from .schedule_facts import _const, _epilogue_of, _Facts, _prod, _vectorize_inner
+
+
+def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
+    """The position of the weight among ``f``'s reads when ``f`` is a blocked
+    convolution: five spatial axes ``(n, block, row, column, lane)`` in the output's order,
+    the lane axis one vector wide, indexing the last dim of a parameter (the weight) that
+    also reads ``block`` and the last of no other input; the data read by ``row`` and
+    ``column`` but not ``block``, along a reduction variable of one vector in its last
+    dim. Else None."""
+    if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
+        return None
+    if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
+        return None
+    (_, _), (blk, _), (row, _), (col, _), (lane, ext) = f.spatial
+    if ext != lanes:
+        return None
+    reads = [r.buffer for r in f.block.reads]
+    red = dict(f.reduce)
+    widx = None
+    for ld in f.loads:
+        if not ld.indices:
+            continue
+        used = set().union(*(collect_vars(i) for i in ld.indices))
+        last = ld.indices[-1]
+        if last is lane:
+            if ld.buffer not in params or blk not in used or ld.buffer not in reads:
+                return None
+            if any(lane in collect_vars(i) for i in ld.indices[:-1]):
+                return None
+            widx = reads.index(ld.buffer)
+        elif lane in used:
+            return None
+        else:
+            if blk in used or row not in used or col not in used:
+                return None
+            if red.get(last) != lanes:
+                return None
+    return widx
+
+
+def blocked_tile(f: _Facts, width: int, blocks: int, knob: Callable[[str], Any]
+                 ) -> tuple[int, int]:
+    """(points, channel blocks) of the register tile for a row of ``width`` points and
+    ``blocks`` channel blocks (see the module docstring; BLOCKED_POINTS / BLOCKED_VECTORS
+    cap them)."""
+    regs = knob("BLOCKED_REGISTERS")
+    pmax = knob("BLOCKED_POINTS") or width
+    umax = knob("BLOCKED_VECTORS") or 4
+    best = (1, 0.5, 1, 1)
+    for u in range(1, min(blocks, umax) + 1):
+        if blocks % u:
+            continue
+        for p in range(1, min(width, pmax) + 1):
+            if width % p or p * u + u + 1 > regs:
+                continue
+            best = max(best, (p * u, p * u / (p + u), p, u))
+    return best[2], best[3]
+
+
+def _rows_outer(f: _Facts, wbytes: int, threads: int, knob: Callable[[str], Any]) -> bool:
+    """Run the rows outermost (each thread its rows, every channel group per row) rather
+    than the channel groups (each thread its groups, every row per group)? Rows, when the
+    weight fits in a core's L2 (re-read from it per row) and there are rows enough for
+    the threads: each thread then reads only the input rows the previous kernel, split
+    the same way, wrote from this core."""
+    forced = knob("BLOCKED_ROWS_OUTER")
+    if forced is not None:
+        return forced
+    return (wbytes <= knob("BLOCKED_ROWS_WEIGHT_BYTES")
+            and f.spatial[2][1] >= threads * knob("CHUNKS_PER_THREAD"))
+
+
+def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bool,
+                     threads: int, knob: Callable[[str], Any]) -> str:
+    """Schedule block ``f`` of ``s`` (a blocked convolution, :func:`blocked_conv`) as the
+    module docstring says. Returns the epilogue block's name (run in the tile) or ""."""
+    blk = s.get_block(f.name)
+    data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
+    pads = [p for p in s.get_producers(blk)
+            if any(w.buffer in data for w in s.get(p).writes)]
+    if knob("BLOCKED_PAD_INLINE"):
+        for p in pads:
+            s.compute_inline(p)  # the padding: read through its condition
+        pads = []
+    out_buf = f.block.writes[0].buffer
+    epilogue = _epilogue_of(s, blk, out_buf)
+    n, ob, h, w, oi, *rd = s.get_loops(blk)
+    width, blocks = f.spatial[3][1], f.spatial[1][1]
+    p, u = blocked_tile(f, width, blocks, knob)
+    wo, wi = s.split(w, [None, p])
+    oo, ou = s.split(ob, [None, u])
+    wbuf = f.block.reads[widx].buffer
+    wbytes = _prod([_const(d) or 1 for d in wbuf.shape]) * max(1, dt.itemsize(wbuf.dtype))
+    rows_outer = _rows_outer(f, wbytes, threads, knob)
+    outer = [n, h, oo, wo] if rows_outer else [n, oo, h, wo]
+    s.reorder(*outer, *rd, wi, ou, oi)
+    if epilogue is not None:
+        s.reverse_compute_at(epilogue, wo)
+        loops = s.get_loops(epilogue)
+        if (_const(s.get(loops[-1]).extent) or 0) == lanes:
+            s.vectorize(loops[-1])
+    s.unroll(wi)
+    s.unroll(ou)
+    s.vectorize(oi)
+    row_loop = h
+    if parallel:
+        # the leading loops (unit ones skipped) until every thread has chunks enough
+        take, total = [], 1
+        for lp in outer[:3]:
+            ext = _const(s.get(lp).extent) or 1
+            if ext == 1 and not take:
+                continue
+            take.append(lp)
+            total *= ext
+            if total >= threads * knob("CHUNKS_PER_THREAD"):
+                break
+        if total >= 2:
+            par = s.fuse(*take) if len(take) > 1 else take[0]
+            s.parallel(par)
+            if any(lp is h for lp in take):
+                row_loop = par
+    for pad in pads:  # the padded rows one output row reads, copied per row
+        s.compute_at(pad, row_loop)
+        _vectorize_inner(s, pad, lanes)
+    if rd:
+        s.decompose_reduction(blk, rd[0])
+    return s.get(epilogue).name_hint if epilogue is not None else ""

@@ -1,0 +1,161 @@
+"""Convolutions in channel-blocked layouts (``NCHW16c``), with their epilogues.
+
+A dense 2-d convolution in NCHW reads, for each output point, one value per input channel
+from planes ``H·W`` floats apart, and its register tile (output channels in a vector)
+stores each vector across 16 planes. In ``NCHW{b}c`` (channels split into blocks of ``b``
+= one vector, the block innermost) both are contiguous: the tile reads the ``b`` input
+channels of a point from one cache line and stores ``b`` output channels of a point as one
+vector. This is the layout onnxruntime's and TVM's x86 convolutions run in.
+
+The rewrite, for every ``nn.conv2d`` with a constant weight, no groups, and input and
+output channel counts that are multiples of ``b``:
+
+    x_b = layout_transform(x, "NCHW", "NCHW16c")     # unless x is already blocked
+    y_b = nn.conv2d_nchwc(x_b, W_b, ...)             # W_b packed now: (O/b, C/b, KH, KW, b, b)
+
+then each elementwise or broadcast consumer with the convolution's 4-d output shape runs on
+the blocked form too: a blocked operand as it is, a scalar as it is, a constant whose
+channel dim is 1 or C reshaped (and its channels blocked) now, another 4-d tensor of the
+full shape through a ``layout_transform``. So FuseOps fuses bias, residual add and
+activation into the blocked convolution, and a chain of convolutions (a ResNet) runs in
+the blocked layout from its first blocked convolution to its pooling. Wherever a value is
+needed in NCHW (a pooling, a grouped convolution, an output), ``layout_transform(y_b,
+"NCHW16c", "NCHW")`` is bound under the original variable, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Binding, Call, Constant, Expr, Function, IRModule, TensorType, Var, op_call
+from ..ir import uses as atoms_of
+from .pointwise_conv import _elementwise
+
+#: the channel block: one 512-bit vector of float32
+CHANNEL_BLOCK = 16
+
+
+def nchwc_layout(mod: IRModule, block: int = CHANNEL_BLOCK) -> IRModule:
+    """Apply the rewrite to every graph function of ``mod`` (see the module docstring)."""
+    out = {}
+    for name, f in mod.functions.items():
+        out[name] = _rewrite(f, block) if isinstance(f, Function) else f
+    return IRModule(out)
+
+
+def blockable_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
+    """Is ``call`` an ``nn.conv2d`` of a 4-d float32 input with a constant 4-d weight, no
+    groups, and input and output channels that split into blocks of ``block``?"""
+    if call.op != "nn.conv2d" or len(call.args) != 2:
+        return False
+    x, w = call.args
+    if not isinstance(w, Constant) or w.data.ndim != 4 or w.data.dtype != np.float32:
+        return False
+    t = x.type
+    if not isinstance(t, TensorType) or len(t.shape) != 4 or t.dtype != "float32":
+        return False
+    if int(call.attrs.get("groups", 1)) != 1 or call.attrs.get("out_dtype") not in (
+            None, "float32"):
+        return False
+    o, c = w.data.shape[:2]
+    return c == t.shape[1] and c % block == 0 and o % block == 0
+
+
+def pack_weight(w: np.ndarray, block: int) -> np.ndarray:
+    """An OIHW weight as ``OIHW{b}i{b}o``: (O/b, C/b, KH, KW, b_in, b_out)."""
+    o, c, kh, kw = w.shape
+    return np.ascontiguousarray(
+        w.reshape(o // block, block, c // block, block, kh, kw).transpose(0, 2, 4, 5, 3, 1))
+
+
+def block_channels(a: np.ndarray, block: int) -> np.ndarray:
+    """A 4-d array (N, C, H, W) as (N, C/b, H, W, b)."""
+    n, c, h, w = a.shape
+    return np.ascontiguousarray(a.reshape(n, c // block, block, h, w).transpose(0, 1, 3, 4, 2))
+
+
+def _rewrite(func: Function, block: int) -> Function:
+    layout = f"NCHW{block}c"
+    bindings: list[Binding] = []
+    # id(4-d var) -> (its blocked var, the 4-d var); the 4-d binding is emitted on demand
+    blocked: dict[int, tuple[Var, Var]] = {}
+    shown: set[int] = set()  # 4-d vars whose transform back is bound
+    into: dict[int, Var] = {}  # id(4-d var) -> its transform into the blocked layout
+
+    def emit(name: str, value: Call) -> Var:
+        v = Var(name, value.type)
+        bindings.append(Binding(v, value))
+        return v
+
+    def four_d(a: Expr) -> Expr:
+        """``a`` as the rest of the graph sees it (binding its transform back once)."""
+        if isinstance(a, Var) and id(a) in blocked and id(a) not in shown:
+            bv, v = blocked[id(a)]
+            shown.add(id(a))
+            bindings.append(Binding(v, op_call("layout_transform", [bv], {
+                "src_layout": layout, "dst_layout": "NCHW"})))
+        return a
+
+    def blockable(a: Expr, shape: tuple[int, ...]) -> bool:
+        """Can ``a`` (an operand of an op with the 4-d result ``shape``) take part in the
+        blocked form (see :func:`as_blocked`)?"""
+        if isinstance(a, Var) and id(a) in blocked:
+            return True
+        t = a.type
+        if not isinstance(t, TensorType) or len(t.shape) > 4:
+            return False
+        if not t.shape:
+            return True
+        s = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+        if isinstance(a, Constant):
+            return s[1] in (1, shape[1])
+        return s == shape
+
+    def as_blocked(a: Expr) -> Expr:
+        """``a`` in the blocked form; ``blockable(a, ...)`` holds."""
+        if isinstance(a, Var) and id(a) in blocked:
+            return blocked[id(a)][0]
+        t = a.type
+        if not t.shape:  # type: ignore[union-attr]
+            return a
+        if isinstance(a, Constant):
+            d = a.data.reshape((1,) * (4 - a.data.ndim) + a.data.shape)
+            if d.shape[1] == 1:
+                return Constant(d.reshape(*d.shape, 1), a.name)
+            return Constant(block_channels(d, block), a.name)
+        a = four_d(a)
+        if isinstance(a, Var) and id(a) in into:
+            return into[id(a)]
+        v = emit(f"{a.name}_b" if isinstance(a, Var) else "blocked", op_call(
+            "layout_transform", [a], {"src_layout": "NCHW", "dst_layout": layout}))
+        if isinstance(a, Var):
+            into[id(a)] = v
+        return v
+
+    for b in func.bindings:
+        v = b.value
+        if isinstance(v, Call) and blockable_conv(v, block):
+            x, w = v.args
+            attrs = {k: v.attrs[k] for k in ("strides", "padding", "dilation")
+                     if k in v.attrs}
+            wb = Constant(pack_weight(w.data, block), w.name)
+            bv = emit(f"{b.var.name}_b", op_call("nn.conv2d_nchwc", [as_blocked(x), wb],
+                                                 attrs))
+            blocked[id(b.var)] = (bv, b.var)
+            continue
+        if (isinstance(v, Call) and _elementwise(v) and isinstance(v.type, TensorType)
+                and len(v.type.shape) == 4
+                and any(isinstance(a, Var) and id(a) in blocked for a in v.args)):
+            shape = tuple(v.type.shape)
+            if all(blockable(a, shape) for a in v.args):
+                args = [as_blocked(a) for a in v.args]
+                bv = emit(f"{b.var.name}_b", op_call(v.op, args, v.attrs))
+                blocked[id(b.var)] = (bv, b.var)
+                continue
+        for a in atoms_of(v):
+            four_d(a)
+        bindings.append(b)
+    for o in func.outputs:
+        for a in atoms_of(o):
+            four_d(a)
+    return func.with_bindings(bindings, func.outputs)
