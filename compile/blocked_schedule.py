@@ -27,7 +27,14 @@ from onnxtune.tir import dtype as dt
 from onnxtune.tir.functor import collect_vars
 from onnxtune.tir.schedule import Schedule
 
-from .schedule_facts import _const, _epilogue_of, _Facts, _prod, _vectorize_inner
+from .schedule_facts import (
+    _const,
+    _divisor_at_most,
+    _epilogue_of,
+    _Facts,
+    _prod,
+    _vectorize_inner,
+)
 
 
 def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
@@ -123,9 +130,21 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     wbytes = _prod([_const(d) or 1 for d in wbuf.shape]) * max(1, dt.itemsize(wbuf.dtype))
     rows_outer = _rows_outer(f, wbytes, threads, knob)
     outer = [n, h, oo, wo] if rows_outer else [n, oo, h, wo]
-    s.reorder(*outer, *rd, wi, ou, oi)
+    red_outer = []
+    slice_bytes = wbytes // max(1, blocks // u)
+    if not rows_outer and slice_bytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd:
+        # a channel group's weights stream from L2 once per row: block the input channels
+        # so that one block of them serves every row while in L1 (the accumulators are
+        # then stored and reloaded once per block)
+        first = f.reduce[0][1]
+        b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
+                                        * first // slice_bytes))
+        if b < first:
+            ro, ri_ = s.split(rd[0], [None, b])
+            red_outer, rd = [ro], [ri_, *rd[1:]]
+    s.reorder(*outer[:2], *red_outer, *outer[2:], *rd, wi, ou, oi)
     if epilogue is not None:
-        s.reverse_compute_at(epilogue, wo)
+        s.reverse_compute_at(epilogue, outer[1] if red_outer else wo)
         loops = s.get_loops(epilogue)
         if (_const(s.get(loops[-1]).extent) or 0) == lanes:
             s.vectorize(loops[-1])
@@ -136,7 +155,7 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     if parallel:
         # the leading loops (unit ones skipped) until every thread has chunks enough
         take, total = [], 1
-        for lp in outer[:3]:
+        for lp in outer[:2] if red_outer else outer[:3]:
             ext = _const(s.get(lp).extent) or 1
             if ext == 1 and not take:
                 continue
@@ -152,6 +171,6 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     for pad in pads:  # the padded rows one output row reads, copied per row
         s.compute_at(pad, row_loop)
         _vectorize_inner(s, pad, lanes)
-    if rd:
-        s.decompose_reduction(blk, rd[0])
+    if red_outer or rd:
+        s.decompose_reduction(blk, (red_outer or rd)[0])
     return s.get(epilogue).name_hint if epilogue is not None else ""

@@ -161,6 +161,9 @@ BLOCKED_VECTORS: int | None = None
 BLOCKED_ROWS_OUTER: bool | None = None
 BLOCKED_ROWS_WEIGHT_BYTES = 1536 * 1024
 BLOCKED_PAD_INLINE = False
+#: channel groups outermost, a group's weights larger than this: the input channels are
+#: blocked so that each block of weights serves every row while in L1
+BLOCKED_WEIGHT_BLOCK_BYTES = 32 * 1024
 
 #: the module constants one call may override through ``knobs`` (see
 #: :func:`default_schedule_of`), with the types they take
@@ -201,6 +204,7 @@ KNOBS: dict[str, tuple[type, ...]] = {
     "BLOCKED_ROWS_OUTER": (bool, type(None)),
     "BLOCKED_ROWS_WEIGHT_BYTES": (int,),
     "BLOCKED_PAD_INLINE": (bool,),
+    "BLOCKED_WEIGHT_BLOCK_BYTES": (int,),
 }
 #: smallest value of each integer knob
 _KNOB_MIN = {"REGISTER_BUDGET": 3, "ODD_ROW_REGISTERS": 3, "CHUNKS_PER_THREAD": 1,

@@ -27,6 +27,15 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     # elsewhere: no slot taken)
     {"DENSE_PANELS": False},
     {"PAD_AT_TILE": False},
+    # blocked convolutions (NCHW16c): loop order, padding, input-channel blocks, tiles
+    {"BLOCKED_ROWS_OUTER": True},
+    {"BLOCKED_ROWS_OUTER": False},
+    {"BLOCKED_PAD_INLINE": True},
+    {"BLOCKED_WEIGHT_BLOCK_BYTES": 1 << 40},
+    {"BLOCKED_WEIGHT_BLOCK_BYTES": 8 * 1024},
+    {"BLOCKED_POINTS": 7},
+    {"BLOCKED_VECTORS": 1},
+    {"BLOCKED_VECTORS": 4, "BLOCKED_REGISTERS": 33},
     # row panels (a pointwise convolution as a matmul): register tiles, strip staging
     {"PANEL_VECTORS": 2},
     {"PANEL_VECTORS": 7},

@@ -8,7 +8,8 @@ channels of a point from one cache line and stores ``b`` output channels of a po
 vector. This is the layout onnxruntime's and TVM's x86 convolutions run in.
 
 The rewrite, for every ``nn.conv2d`` with a constant weight, no groups, and input and
-output channel counts that are multiples of ``b``:
+output channel counts that are multiples of ``b``, next to another such convolution and
+to no grouped one (see :func:`_convs_to_block`):
 
     x_b = layout_transform(x, "NCHW", "NCHW16c")     # unless x is already blocked
     y_b = nn.conv2d_nchwc(x_b, W_b, ...)             # W_b packed now: (O/b, C/b, KH, KW, b, b)
@@ -74,8 +75,65 @@ def block_channels(a: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(n, c // block, block, h, w).transpose(0, 1, 3, 4, 2))
 
 
+def _convs_to_block(func: Function, block: int) -> set[int]:
+    """ids of the convolution calls to run blocked: :func:`blockable_conv` ones that have
+    a blockable neighbour (the convolution their data comes from, or one their result goes
+    to, through elementwise ops) and no grouped one. A lone convolution would pay a layout
+    transform on each side for nothing to share them with, and a MobileNet's pointwise
+    convolutions, between depthwise ones (which stay in NCHW), likewise."""
+    producer: dict[int, Call] = {}
+    users: dict[int, list[tuple[Var, Call]]] = {}
+    for b in func.bindings:
+        if isinstance(b.value, Call):
+            producer[id(b.var)] = b.value
+            for a in b.value.args:
+                if isinstance(a, Var):
+                    users.setdefault(id(a), []).append((b.var, b.value))
+
+    def source(e: Expr) -> Call | None:
+        """The op that produced ``e``, looking through elementwise ops' first tensor."""
+        for _ in range(64):
+            if not (isinstance(e, Var) and id(e) in producer):
+                return None
+            call = producer[id(e)]
+            if call.op == "nn.conv2d" or not _elementwise(call):
+                return call
+            e = next((a for a in call.args if isinstance(a, Var)), None)
+        return None
+
+    def sinks(v: Var) -> list[Call]:
+        """The convolutions (and other non-elementwise ops) ``v`` flows into."""
+        out, todo, seen = [], [v], set()
+        while todo:
+            u = todo.pop()
+            for var, call in users.get(id(u), []):
+                if id(call) in seen:
+                    continue
+                seen.add(id(call))
+                if call.op != "nn.conv2d" and _elementwise(call):
+                    todo.append(var)
+                else:
+                    out.append(call)
+        return out
+
+    def grouped(call: Call | None) -> bool:
+        return (call is not None and call.op == "nn.conv2d"
+                and int(call.attrs.get("groups", 1)) != 1)
+
+    cands: dict[int, tuple[Call | None, list[Call]]] = {}
+    for b in func.bindings:
+        v = b.value
+        if isinstance(v, Call) and blockable_conv(v, block):
+            src, dst = source(v.args[0]), sinks(b.var)
+            if not grouped(src) and not any(grouped(c) for c in dst):
+                cands[id(v)] = (src, dst)
+    return {k for k, (src, dst) in cands.items()
+            if (src is not None and id(src) in cands) or any(id(c) in cands for c in dst)}
+
+
 def _rewrite(func: Function, block: int) -> Function:
     layout = f"NCHW{block}c"
+    chosen = _convs_to_block(func, block)
     bindings: list[Binding] = []
     # id(4-d var) -> (its blocked var, the 4-d var); the 4-d binding is emitted on demand
     blocked: dict[int, tuple[Var, Var]] = {}
@@ -134,7 +192,7 @@ def _rewrite(func: Function, block: int) -> Function:
 
     for b in func.bindings:
         v = b.value
-        if isinstance(v, Call) and blockable_conv(v, block):
+        if isinstance(v, Call) and id(v) in chosen:
             x, w = v.args
             attrs = {k: v.attrs[k] for k in ("strides", "padding", "dilation")
                      if k in v.attrs}

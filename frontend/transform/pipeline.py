@@ -26,12 +26,13 @@ def optimize(mod: IRModule, fuse: bool = True,
     off; on by default). ``nchwc``: run dense convolutions and their epilogues in the
     channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul rewrite,
     which then sees only the convolutions left in NCHW); None reads ``ONNXTUNE_NCHWC``
-    (``1`` turns it on). With ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
+    (``0`` turns it off; on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified
+    after every pass.
     """
     if pointwise_as_matmul is None:
         pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
     if nchwc is None:
-        nchwc = os.environ.get("ONNXTUNE_NCHWC", "0") == "1"
+        nchwc = os.environ.get("ONNXTUNE_NCHWC", "1") != "0"
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift

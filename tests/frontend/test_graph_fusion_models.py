@@ -14,7 +14,7 @@ from onnxtune.tir.module_equality import find_anchor_block
 
 
 def test_resnet50_fusion_convolutions():
-    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=False)
+    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=False, nchwc=False)
     main = mod["main"]
     assert all(isinstance(b.value, CallTIR) for b in main.bindings)
     groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
@@ -33,7 +33,7 @@ def test_resnet50_fusion_convolutions():
 
 
 def test_resnet50_fusion_pointwise_as_matmul():
-    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=True)
+    mod = optimize(from_onnx(load_light("resnet50")), pointwise_as_matmul=True, nchwc=False)
     main = mod["main"]
     groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
     # the 1x1 convolutions over 56x56 and 28x28 pixels (16 of them) become matmuls with
@@ -50,6 +50,26 @@ def test_resnet50_fusion_pointwise_as_matmul():
         if pf.attrs["op_name"].startswith("matmul"):
             assert find_anchor_block(pf).name_hint == "matmul"
             assert len(pf.params[1].shape) == 3  # (N, C, H·W)
+
+
+def test_resnet50_fusion_blocked_layout():
+    mod = optimize(from_onnx(load_light("resnet50")))
+    main = mod["main"]
+    groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
+    # every convolution after the stem (3 input channels) runs in NCHW16c with its
+    # epilogue fused; one transform into the layout after the max pool, one out of it
+    # before the average pool
+    assert groups == {
+        "nn.conv2d_nchwc+add+relu": 32, "nn.conv2d_nchwc+add+add+relu": 16,
+        "nn.conv2d_nchwc+add": 4, "layout_transform": 2, "nn.conv2d+add+relu": 1,
+        "nn.max_pool2d": 1, "nn.avg_pool2d": 1, "reshape": 1, "nn.dense+add": 1,
+        "nn.softmax": 1,
+    }
+    for b in main.bindings:
+        pf = mod[b.value.func]
+        if pf.attrs["op_name"].startswith("nn.conv2d_nchwc"):
+            assert find_anchor_block(pf).name_hint == "conv2d_nchwc"
+            assert pf.params[0].static_shape()[::4] == (1, 16)  # (1, C/16, H, W, 16)
 
 
 @pytest.mark.slow

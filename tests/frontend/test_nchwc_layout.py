@@ -1,0 +1,172 @@
+"""Convolutions in channel-blocked layouts (frontend.transform.nchwc_layout and the ops it
+uses): which convolutions move to NCHW16c, what the graph looks like after, and that
+compiled graphs match onnxruntime on random data."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxtune.compile import build
+from onnxtune.compile.executable import VirtualMachine
+from onnxtune.compile.graph_build import build_graph
+from onnxtune.frontend.ir import Call
+from onnxtune.frontend.onnx import from_onnx
+from onnxtune.frontend.op import get_op
+from onnxtune.frontend.transform.fold_batchnorm import fold_batchnorm
+from onnxtune.frontend.transform.nchwc_layout import block_channels, nchwc_layout
+from onnxtune.tir import te
+
+
+def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
+    g = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _w(rng, *shape):
+    fan_in = int(np.prod(shape[1:]))
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def _check(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> None:
+    vm = VirtualMachine(build_graph(from_onnx(model), "llvm"))
+    ours = vm.run(feeds)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    refs = ort.InferenceSession(model.SerializeToString(), so).run(None, feeds)
+    for (name, o), r in zip(ours.items(), refs, strict=True):
+        assert o.shape == r.shape, name
+        err = float(np.abs(o - r).max())
+        assert err <= 1e-4 * float(np.abs(r).max()) + 1e-5, f"{name}: max|diff| {err:.3g}"
+
+
+def _ops(model: onnx.ModelProto) -> Counter:
+    mod = nchwc_layout(fold_batchnorm(from_onnx(model)))
+    return Counter(b.value.op for b in mod["main"].bindings if isinstance(b.value, Call))
+
+
+def _block(c: int, o: int, h: int, w: int, seed: int = 0) -> onnx.ModelProto:
+    """A residual block: 1x1 (c→o) + BN + residual + relu, times a full (C, H, W)
+    constant, then a strided padded 3x3 and a 1x1 of that (the 1x1's result is a model
+    output too), then their sum."""
+    rng = np.random.default_rng(seed)
+    inits = {
+        "w1": _w(rng, o, c, 1, 1), "w2": _w(rng, o, o, 3, 3), "w3": _w(rng, o, o, 1, 1),
+        "g": rng.uniform(0.5, 1.5, o).astype(np.float32),
+        "b": rng.standard_normal(o).astype(np.float32),
+        "m": rng.standard_normal(o).astype(np.float32),
+        "v": rng.uniform(0.5, 2.0, o).astype(np.float32),
+        "sc": rng.standard_normal((o, h, w)).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"]),
+        helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]),
+        helper.make_node("Add", ["bn", "skip"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r"]),
+        helper.make_node("Mul", ["r", "sc"], ["rm"]),
+        helper.make_node("Conv", ["rm", "w2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Conv", ["rm", "w3"], ["c3"], strides=[2, 2]),
+        helper.make_node("Add", ["c2", "c3"], ["y"]),
+    ]
+    return _model(nodes, [("x", [2, c, h, w]), ("skip", [2, o, h, w])], ["y", "c3"], inits)
+
+
+def test_a_residual_block_runs_blocked_and_matches_onnxruntime():
+    model = _block(32, 48, 9, 13)
+    ops = _ops(model)
+    # three convolutions blocked; x and skip transformed in, y and c3 transformed out
+    assert ops["nn.conv2d_nchwc"] == 3 and ops["nn.conv2d"] == 0
+    assert ops["layout_transform"] == 4
+    rng = np.random.default_rng(1)
+    _check(model, {"x": rng.standard_normal((2, 32, 9, 13)).astype(np.float32),
+                   "skip": rng.standard_normal((2, 48, 9, 13)).astype(np.float32)})
+
+
+def test_convolutions_that_gain_nothing_stay_nchw():
+    """A lone convolution (a transform on each side, nothing to share them with), channel
+    counts that are no multiple of 16, and pointwise convolutions next to a depthwise one
+    (which stays NCHW) keep their layout."""
+    rng = np.random.default_rng(2)
+    lone = _model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                  [("x", [1, 32, 8, 8])], ["y"], {"w": _w(rng, 32, 32, 3, 3)})
+    assert _ops(lone)["nn.conv2d_nchwc"] == 0
+    odd = _model([helper.make_node("Conv", ["x", "w1"], ["a"]),
+                  helper.make_node("Conv", ["a", "w2"], ["y"])],
+                 [("x", [1, 24, 8, 8])], ["y"], {"w1": _w(rng, 24, 24, 1, 1),
+                                                 "w2": _w(rng, 24, 24, 1, 1)})
+    assert _ops(odd)["nn.conv2d_nchwc"] == 0
+    mobile = _model([helper.make_node("Conv", ["x", "w1"], ["a"]),
+                     helper.make_node("Relu", ["a"], ["ar"]),
+                     helper.make_node("Conv", ["ar", "dw"], ["d"], group=64, pads=[1, 1, 1, 1]),
+                     helper.make_node("Conv", ["d", "w2"], ["y"])],
+                    [("x", [1, 32, 8, 8])], ["y"],
+                    {"w1": _w(rng, 64, 32, 1, 1), "dw": _w(rng, 64, 1, 3, 3),
+                     "w2": _w(rng, 32, 64, 1, 1)})
+    assert _ops(mobile)["nn.conv2d_nchwc"] == 0
+    _check(mobile, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
+
+
+def test_a_chain_through_a_pool_transforms_once_each_way():
+    """conv → relu → conv (blocked), max pool (NCHW: one transform out), conv → conv
+    (blocked again: one transform in); 1x1 images and a 7x7 window included."""
+    rng = np.random.default_rng(3)
+    model = _model([
+        helper.make_node("Conv", ["x", "w1"], ["a"], pads=[3, 3, 3, 3]),
+        helper.make_node("Relu", ["a"], ["ar"]),
+        helper.make_node("Conv", ["ar", "w2"], ["b"]),
+        helper.make_node("MaxPool", ["b"], ["p"], kernel_shape=[7, 7]),
+        helper.make_node("Conv", ["p", "w3"], ["c"]),
+        helper.make_node("Sigmoid", ["c"], ["cs"]),
+        helper.make_node("Conv", ["cs", "w4"], ["y"]),
+    ], [("x", [1, 16, 7, 7])], ["y"], {
+        "w1": _w(rng, 32, 16, 7, 7), "w2": _w(rng, 16, 32, 1, 1),
+        "w3": _w(rng, 32, 16, 1, 1), "w4": _w(rng, 16, 32, 1, 1)})
+    ops = _ops(model)
+    assert ops["nn.conv2d_nchwc"] == 4 and ops["layout_transform"] == 4
+    _check(model, {"x": rng.standard_normal((1, 16, 7, 7)).astype(np.float32)})
+
+
+def _run_te(tensors, out, *arrays):
+    func = te.create_prim_func([*tensors, out])
+    res = np.zeros(out.static_shape(), np.float32)
+    build(func)["main"](*arrays, res)
+    return res
+
+
+def test_layout_transform_round_trip():
+    x = np.random.default_rng(4).standard_normal((2, 48, 5, 3)).astype(np.float32)
+    op = get_op("layout_transform").compute
+    t = te.placeholder(x.shape, "float32", name="x")
+    blocked = _run_te([t], op(t, src_layout="NCHW", dst_layout="NCHW16c"), x)
+    np.testing.assert_array_equal(blocked, block_channels(x, 16))
+    tb = te.placeholder(blocked.shape, "float32", name="xb")
+    back = _run_te([tb], op(tb, src_layout="NCHW16c", dst_layout="NCHW"), blocked)
+    np.testing.assert_array_equal(back, x)
+
+
+def test_blocked_ops_name_what_is_wrong():
+    op = get_op("layout_transform").compute
+    with pytest.raises(ValueError, match="channels a multiple of 16"):
+        op(te.placeholder((1, 24, 4, 4), "float32", name="x"), src_layout="NCHW",
+           dst_layout="NCHW16c")
+    with pytest.raises(ValueError, match="neither 'NCHW' nor"):
+        op(te.placeholder((1, 32, 4, 4), "float32", name="x"), src_layout="NCHW",
+           dst_layout="NHWC")
+    with pytest.raises(ValueError, match="exactly one of them"):
+        op(te.placeholder((1, 32, 4, 4), "float32", name="x"), src_layout="NCHW",
+           dst_layout="NCHW")
+    conv = get_op("nn.conv2d_nchwc").compute
+    x = te.placeholder((1, 2, 8, 8, 16), "float32", name="x")
+    with pytest.raises(ValueError, match=r"expected \(O/16, 2, KH, KW, 16, 16\)"):
+        conv(x, te.placeholder((2, 3, 3, 3, 16, 16), "float32", name="w"))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv(x, te.placeholder((2, 2, 9, 9, 16, 16), "float32", name="w"))
