@@ -42,8 +42,8 @@ def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
     convolution: five spatial axes ``(n, block, row, column, lane)`` in the output's order,
     the lane axis one vector wide, indexing the last dim of a parameter (the weight) that
     also reads ``block`` and the last of no other input; the data read by ``row`` and
-    ``column`` but not ``block``, along a reduction variable of one vector in its last
-    dim. Else None."""
+    ``column`` but not ``block``, in its last dim along a reduction variable of one vector
+    (blocked data) or the column (NCHW data, a stem's). Else None."""
     if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
         return None
     if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
@@ -70,8 +70,8 @@ def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
         else:
             if blk in used or row not in used or col not in used:
                 return None
-            if red.get(last) != lanes:
-                return None
+            if red.get(last) != lanes and col not in collect_vars(last):
+                return None  # (blocked data: its lanes; NCHW data: its columns)
     return widx
 
 

@@ -343,9 +343,9 @@ class _Planner:
 
     def _per_channel_input(self, name: str) -> bool:
         """Does block ``name`` (not a reduction) feed exactly one block, a reduction that
-        reads it with reduction variables only in its last two indices (a depthwise
-        convolution's or a pooling window's padded input, not a dense convolution's, which
-        every output channel reads whole)?"""
+        reads it with reduction variables only in its last two indices, or the two before
+        a blocked layout's lanes (a depthwise convolution's or a pooling window's padded
+        input, not a dense convolution's, which every output channel reads whole)?"""
         s = self.sch
         try:
             consumers = s.get_consumers(s.get_block(name))
@@ -359,9 +359,15 @@ class _Planner:
         buf = s.get(s.get_block(name)).writes[0].buffer
         lds = [ld for ld in cf.loads if ld.buffer is buf]
         red = {v for v, _ in cf.reduce}
+
+        def window_dims(idx):  # a blocked layout's lanes (5-d, no reduction) left out
+            if len(idx) >= 5 and not red & collect_vars(idx[-1]):
+                return idx[:-1]
+            return idx
+
         return bool(lds) and all(
             len(ld.indices) >= 3
-            and not any(red & collect_vars(i) for i in ld.indices[:-2])
+            and not any(red & collect_vars(i) for i in window_dims(ld.indices)[:-2])
             for ld in lds)
 
     def _pad_at(self, s: Schedule, f: _Facts, loop) -> None:

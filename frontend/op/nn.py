@@ -136,19 +136,30 @@ def conv2d_nchwc(
     dilation: Any = 1,
     out_dtype: str | None = None,
 ) -> te.Tensor:
-    """2-d convolution in blocked layouts: data ``NCHW{b}c`` (N, C/b, H, W, b), weight
-    ``OIHW{b}i{b}o`` (O/b, C/b, KH, KW, b_in, b_out), output ``NCHW{b}c``: a pad stage (if
-    padded) and one reduction over (input block, window rows, columns, lane in block)."""
+    """2-d convolution into the blocked layout ``NCHW{b}c`` (N, O/b, OH, OW, b): a pad
+    stage (if padded) and one reduction. Data ``NCHW{b}c`` (N, C/b, H, W, b) with weight
+    ``OIHW{b}i{b}o`` (O/b, C/b, KH, KW, b_in, b_out), reduced over (input block, window
+    row, column, lane in block); or data NCHW (N, C, H, W, any C: a stem's 3 channels)
+    with weight ``OIHW{b}o`` (O/b, C, KH, KW, b), reduced over (channel, row, column)."""
     name = "nn.conv2d_nchwc"
     dshape, wshape = shape_of(data), shape_of(weight)
-    if len(dshape) != 5 or len(wshape) != 6:
-        raise ValueError(f"{name}: data must be 5-d NCHW<b>c and weight 6-d OIHW<b>i<b>o, "
-                         f"got {dshape} and {wshape}")
-    n, cb, h, w, b = dshape
-    ob, cb2, kh, kw, bi, bo = wshape
-    if cb2 != cb or bi != b or bo != b:
-        raise ValueError(f"{name}: weight {wshape} does not match data {dshape}: expected "
-                         f"(O/{b}, {cb}, KH, KW, {b}, {b})")
+    if len(dshape) == 5 and len(wshape) == 6:
+        n, cb, h, w, b = dshape
+        ob, cb2, kh, kw, bi, bo = wshape
+        if cb2 != cb or bi != b or bo != b:
+            raise ValueError(f"{name}: weight {wshape} does not match data {dshape}: "
+                             f"expected (O/{b}, {cb}, KH, KW, {b}, {b})")
+    elif len(dshape) == 4 and len(wshape) == 5:
+        n, cb, h, w = dshape
+        ob, cb2, kh, kw, b = wshape
+        if cb2 != cb:
+            raise ValueError(f"{name}: weight {wshape} does not match NCHW data {dshape}: "
+                             f"expected (O/b, {cb}, KH, KW, b)")
+    else:
+        raise ValueError(f"{name}: data must be 5-d NCHW<b>c with a 6-d OIHW<b>i<b>o "
+                         f"weight, or 4-d NCHW with a 5-d OIHW<b>o weight; got {dshape} "
+                         f"and {wshape}")
+    blocked = len(dshape) == 5
     st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
     before, after = conv_pads(padding, 2, name)
     osz = []
@@ -159,16 +170,23 @@ def conv2d_nchwc(
                              f"the padded input {(h, w)} + {before} + {after}")
         osz.append(span // st[j] + 1)
     out_dtype = out_dtype or data.dtype
-    pad = pad_stage(data, (0, 0, *before, 0), (0, 0, *after, 0), scalar(0, data.dtype))
+    lane = (0,) if blocked else ()
+    pad = pad_stage(data, (0, 0, *before, *lane), (0, 0, *after, *lane),
+                    scalar(0, data.dtype))
     rc = te.reduce_axis((0, cb), name="rc")
     ry = te.reduce_axis((0, kh), name="ry")
     rx = te.reduce_axis((0, kw), name="rx")
-    ri = te.reduce_axis((0, b), name="ri")
+    ri = te.reduce_axis((0, b), name="ri") if blocked else None
 
     def f(nn: PrimExpr, oc: PrimExpr, y: PrimExpr, x: PrimExpr, oi: PrimExpr) -> PrimExpr:
-        v = pad[nn, rc, _win(y, st[0], ry, dil[0]), _win(x, st[1], rx, dil[1]), ri]
-        return te.sum(cast(out_dtype, v) * cast(out_dtype, weight[oc, rc, ry, rx, ri, oi]),
-                      axis=[rc, ry, rx, ri])
+        at = (nn, rc, _win(y, st[0], ry, dil[0]), _win(x, st[1], rx, dil[1]))
+        if ri is not None:
+            v, wv = pad[(*at, ri)], weight[oc, rc, ry, rx, ri, oi]
+            axes = [rc, ry, rx, ri]
+        else:
+            v, wv = pad[at], weight[oc, rc, ry, rx, oi]
+            axes = [rc, ry, rx]
+        return te.sum(cast(out_dtype, v) * cast(out_dtype, wv), axis=axes)
 
     return te.compute((n, ob, osz[0], osz[1], b), f, name="conv2d_nchwc")
 

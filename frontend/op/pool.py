@@ -62,6 +62,32 @@ def _max_pool_parts(data: te.Tensor, pool_size: Any, strides: Any, padding: Any,
     return te.compute((shp[0], shp[1], *osz), f, name=name), pad, geo
 
 
+def max_pool_blocked(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
+                     dilation: Any = 1, ceil_mode: bool = False,
+                     name: str = "max_pool2d") -> te.Tensor:
+    """2-d max pool of ``NCHW{b}c`` data (N, C/b, H, W, b): windows over H and W, the
+    channel lanes carried along."""
+    shp = shape_of(data)
+    if len(shp) != 5:
+        raise ValueError(f"{name}: NCHW<b>c data must be 5-d, got shape {shp}")
+    # the window geometry is that of the NCHW view (N, C/b, H, W)
+    view = te.placeholder(shp[:4], data.dtype, name="view")
+    _, nd, k, st, dil, before, after, osz, extra = _geometry(
+        view, pool_size, strides, padding, dilation, ceil_mode, name)
+    low = (const(float("-inf"), data.dtype) if dt.is_float(data.dtype)
+           else scalar(dt.min_value(data.dtype), data.dtype))
+    pad = pad_stage(data, (0, 0, *before, 0),
+                    (0, 0, *(a + e for a, e in zip(after, extra, strict=True)), 0), low)
+    rs = [te.reduce_axis((0, k[j]), name=f"rv{j}") for j in range(nd)]
+
+    def f(n: PrimExpr, c: PrimExpr, y: PrimExpr, x: PrimExpr, lane: PrimExpr) -> PrimExpr:
+        o = (y, x)
+        idx = (n, c, *(o[j] * st[j] + rs[j] * dil[j] for j in range(nd)), lane)
+        return te.max(pad[idx], axis=rs)
+
+    return te.compute((shp[0], shp[1], *osz, shp[4]), f, name=name)
+
+
 def max_pool_with_indices(data: te.Tensor, pool_size: Any, strides: Any = 1,
                           padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
                           storage_order: int = 0,
@@ -170,7 +196,11 @@ for _nd in (1, 2, 3):
 
     def _mk(nd: int) -> None:
         def mp(data: te.Tensor, pool_size: Any, strides: Any = 1, padding: Any = 0,
-               dilation: Any = 1, ceil_mode: bool = False) -> te.Tensor:
+               dilation: Any = 1, ceil_mode: bool = False, layout: str = "NCHW") -> te.Tensor:
+            if layout != "NCHW":
+                _blocked_layout(layout, nd, f"nn.max_pool{nd}d")
+                return max_pool_blocked(data, pool_size, strides, padding, dilation,
+                                        ceil_mode, name=f"max_pool{nd}d")
             _rank(data, nd, f"nn.max_pool{nd}d")
             return max_pool(data, pool_size, strides, padding, dilation, ceil_mode,
                             name=f"max_pool{nd}d")
@@ -196,22 +226,41 @@ for _nd in (1, 2, 3):
     _mk(_nd)
 
 
+def _blocked_layout(layout: str, nd: int, name: str) -> int:
+    """The channel block of ``layout`` (``"NCHW{b}c"``, 2-d pools only)."""
+    from .transform import channel_block
+
+    b = channel_block(layout, name)
+    if nd != 2 or not b:
+        raise ValueError(f"{name}: layout {layout!r}: only 2-d pools take a blocked "
+                         "layout ('NCHW<b>c')")
+    return b
+
+
 def _rank(data: te.Tensor, nd: int, name: str) -> None:
     if len(shape_of(data)) != nd + 2:
         raise ValueError(f"{name}: data must be {nd + 2}-d, got shape {shape_of(data)}")
 
 
-def _global(data: te.Tensor, kind: str) -> te.Tensor:
+def _global(data: te.Tensor, kind: str, layout: str = "NCHW") -> te.Tensor:
+    name = f"nn.global_{kind}_pool2d"
     shp = shape_of(data)
     if len(shp) < 3:
-        raise ValueError(f"nn.global_{kind}_pool2d: data must be at least 3-d, got {shp}")
-    sp = shp[2:]
-    out = (shp[0], shp[1], *([1] * len(sp)))
+        raise ValueError(f"{name}: data must be at least 3-d, got {shp}")
+    lanes: tuple[int, ...] = ()
+    if layout != "NCHW":
+        b = _blocked_layout(layout, 2, name)
+        if len(shp) != 5 or shp[4] != b:
+            raise ValueError(f"{name}: {layout} data must be 5-d (N, C/{b}, H, W, {b}), "
+                             f"got shape {shp}")
+        lanes = (b,)
+    sp = shp[2:len(shp) - len(lanes)]
+    out = (shp[0], shp[1], *([1] * len(sp)), *lanes)
     d = float_dtype(data.dtype) if kind == "avg" else data.dtype
 
-    def f(n: PrimExpr, c: PrimExpr, *_: PrimExpr) -> PrimExpr:
+    def f(n: PrimExpr, c: PrimExpr, *rest: PrimExpr) -> PrimExpr:
         rs = [te.reduce_axis((0, s), name=f"rv{j}") for j, s in enumerate(sp)]
-        v = data[(n, c, *rs)]
+        v = data[(n, c, *rs, *rest[len(sp):])]
         return te.sum(cast(d, v), axis=rs) if kind == "avg" else te.max(v, axis=rs)
 
     red = te.compute(out, f, name=f"global_{kind}_pool_{'sum' if kind == 'avg' else 'max'}")
@@ -222,12 +271,14 @@ def _global(data: te.Tensor, kind: str) -> te.Tensor:
 
 
 @register_op("nn.global_avg_pool2d", OpPattern.OUT_EWISE_FUSABLE)
-def global_avg_pool2d(data: te.Tensor) -> te.Tensor:
-    """Mean over all spatial dims (any rank >= 3) → (N, C, 1, ...)."""
-    return _global(data, "avg")
+def global_avg_pool2d(data: te.Tensor, layout: str = "NCHW") -> te.Tensor:
+    """Mean over all spatial dims (any rank >= 3) → (N, C, 1, ...); ``layout="NCHW16c"``:
+    over H and W of (N, C/16, H, W, 16) → (N, C/16, 1, 1, 16)."""
+    return _global(data, "avg", layout)
 
 
 @register_op("nn.global_max_pool2d", OpPattern.OUT_EWISE_FUSABLE)
-def global_max_pool2d(data: te.Tensor) -> te.Tensor:
-    """Max over all spatial dims (any rank >= 3) → (N, C, 1, ...)."""
-    return _global(data, "max")
+def global_max_pool2d(data: te.Tensor, layout: str = "NCHW") -> te.Tensor:
+    """Max over all spatial dims (any rank >= 3) → (N, C, 1, ...); ``layout`` as for
+    ``nn.global_avg_pool2d``."""
+    return _global(data, "max", layout)

@@ -18,10 +18,12 @@ then each elementwise or broadcast consumer with the convolution's 4-d output sh
 the blocked form too: a blocked operand as it is, a scalar as it is, a constant whose
 channel dim is 1 or C reshaped (and its channels blocked) now, another 4-d tensor of the
 full shape through a ``layout_transform``. So FuseOps fuses bias, residual add and
-activation into the blocked convolution, and a chain of convolutions (a ResNet) runs in
-the blocked layout from its first blocked convolution to its pooling. Wherever a value is
-needed in NCHW (a pooling, a grouped convolution, an output), ``layout_transform(y_b,
-"NCHW16c", "NCHW")`` is bound under the original variable, once.
+activation into the blocked convolution. A max pool or global pool of a blocked value
+runs blocked too (``layout="NCHW16c"``), and a convolution whose input channels do not
+split into blocks (a stem's 3) reads NCHW and writes the blocked layout when all its
+results go to blocked convolutions: a ResNet runs blocked from its stem to its global
+pool. Wherever a value is needed in NCHW (another op, a grouped convolution, an output),
+``layout_transform(y_b, "NCHW16c", "NCHW")`` is bound under the original variable, once.
 """
 
 from __future__ import annotations
@@ -44,9 +46,32 @@ def nchwc_layout(mod: IRModule, block: int = CHANNEL_BLOCK) -> IRModule:
     return IRModule(out)
 
 
+#: ops that run on blocked data as they are given it (a ``layout`` attribute added)
+POOLS = ("nn.max_pool2d", "nn.global_avg_pool2d", "nn.global_max_pool2d")
+
+
 def blockable_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
     """Is ``call`` an ``nn.conv2d`` of a 4-d float32 input with a constant 4-d weight, no
     groups, and input and output channels that split into blocks of ``block``?"""
+    return _dense_conv(call) and _channels(call)[0] % block == 0 \
+        and _channels(call)[1] % block == 0
+
+
+def into_blocked_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
+    """Is ``call`` a dense convolution as :func:`blockable_conv` says, except that its
+    input channels do not split into blocks (a stem's 3): it can read NCHW and write the
+    blocked layout."""
+    return _dense_conv(call) and _channels(call)[0] % block != 0 \
+        and _channels(call)[1] % block == 0
+
+
+def _channels(call: Call) -> tuple[int, int]:
+    """(input, output) channels of a dense convolution."""
+    o, c = call.args[1].data.shape[:2]  # type: ignore[union-attr]
+    return int(c), int(o)
+
+
+def _dense_conv(call: Call) -> bool:
     if call.op != "nn.conv2d" or len(call.args) != 2:
         return False
     x, w = call.args
@@ -58,8 +83,7 @@ def blockable_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
     if int(call.attrs.get("groups", 1)) != 1 or call.attrs.get("out_dtype") not in (
             None, "float32"):
         return False
-    o, c = w.data.shape[:2]
-    return c == t.shape[1] and c % block == 0 and o % block == 0
+    return w.data.shape[1] == t.shape[1]
 
 
 def pack_weight(w: np.ndarray, block: int) -> np.ndarray:
@@ -67,6 +91,12 @@ def pack_weight(w: np.ndarray, block: int) -> np.ndarray:
     o, c, kh, kw = w.shape
     return np.ascontiguousarray(
         w.reshape(o // block, block, c // block, block, kh, kw).transpose(0, 2, 4, 5, 3, 1))
+
+
+def pack_weight_out(w: np.ndarray, block: int) -> np.ndarray:
+    """An OIHW weight as ``OIHW{b}o``: (O/b, C, KH, KW, b_out), for NCHW data."""
+    o, c, kh, kw = w.shape
+    return np.ascontiguousarray(w.reshape(o // block, block, c, kh, kw).transpose(0, 2, 3, 4, 1))
 
 
 def block_channels(a: np.ndarray, block: int) -> np.ndarray:
@@ -78,9 +108,10 @@ def block_channels(a: np.ndarray, block: int) -> np.ndarray:
 def _convs_to_block(func: Function, block: int) -> set[int]:
     """ids of the convolution calls to run blocked: :func:`blockable_conv` ones that have
     a blockable neighbour (the convolution their data comes from, or one their result goes
-    to, through elementwise ops) and no grouped one. A lone convolution would pay a layout
-    transform on each side for nothing to share them with, and a MobileNet's pointwise
-    convolutions, between depthwise ones (which stay in NCHW), likewise."""
+    to, through elementwise ops and pools) and no grouped one. A lone convolution would pay
+    a layout transform on each side for nothing to share them with, and a MobileNet's
+    pointwise convolutions, between depthwise ones (which stay in NCHW), likewise. And the
+    :func:`into_blocked_conv` ones (a stem) whose results go only to chosen ones."""
     producer: dict[int, Call] = {}
     users: dict[int, list[tuple[Var, Call]]] = {}
     for b in func.bindings:
@@ -90,13 +121,17 @@ def _convs_to_block(func: Function, block: int) -> set[int]:
                 if isinstance(a, Var):
                     users.setdefault(id(a), []).append((b.var, b.value))
 
+    def through(call: Call) -> bool:
+        return call.op != "nn.conv2d" and (_elementwise(call) or call.op in POOLS)
+
     def source(e: Expr) -> Call | None:
-        """The op that produced ``e``, looking through elementwise ops' first tensor."""
+        """The op that produced ``e``, looking through elementwise ops' first tensor and
+        pools."""
         for _ in range(64):
             if not (isinstance(e, Var) and id(e) in producer):
                 return None
             call = producer[id(e)]
-            if call.op == "nn.conv2d" or not _elementwise(call):
+            if not through(call):
                 return call
             e = next((a for a in call.args if isinstance(a, Var)), None)
         return None
@@ -110,7 +145,7 @@ def _convs_to_block(func: Function, block: int) -> set[int]:
                 if id(call) in seen:
                     continue
                 seen.add(id(call))
-                if call.op != "nn.conv2d" and _elementwise(call):
+                if through(call):
                     todo.append(var)
                 else:
                     out.append(call)
@@ -127,8 +162,15 @@ def _convs_to_block(func: Function, block: int) -> set[int]:
             src, dst = source(v.args[0]), sinks(b.var)
             if not grouped(src) and not any(grouped(c) for c in dst):
                 cands[id(v)] = (src, dst)
-    return {k for k, (src, dst) in cands.items()
-            if (src is not None and id(src) in cands) or any(id(c) in cands for c in dst)}
+    chosen = {k for k, (src, dst) in cands.items()
+              if (src is not None and id(src) in cands) or any(id(c) in cands for c in dst)}
+    for b in func.bindings:  # a stem: its data stays NCHW, its result feeds blocked ones
+        v = b.value
+        if isinstance(v, Call) and into_blocked_conv(v, block):
+            dst = sinks(b.var)
+            if dst and all(id(c) in chosen for c in dst):
+                chosen.add(id(v))
+    return chosen
 
 
 def _rewrite(func: Function, block: int) -> Function:
@@ -196,9 +238,17 @@ def _rewrite(func: Function, block: int) -> Function:
             x, w = v.args
             attrs = {k: v.attrs[k] for k in ("strides", "padding", "dilation")
                      if k in v.attrs}
-            wb = Constant(pack_weight(w.data, block), w.name)
-            bv = emit(f"{b.var.name}_b", op_call("nn.conv2d_nchwc", [as_blocked(x), wb],
-                                                 attrs))
+            if blockable_conv(v, block):
+                x, wb = as_blocked(x), Constant(pack_weight(w.data, block), w.name)
+            else:  # NCHW data in, blocked out
+                x, wb = four_d(x), Constant(pack_weight_out(w.data, block), w.name)
+            bv = emit(f"{b.var.name}_b", op_call("nn.conv2d_nchwc", [x, wb], attrs))
+            blocked[id(b.var)] = (bv, b.var)
+            continue
+        if (isinstance(v, Call) and v.op in POOLS and "layout" not in v.attrs
+                and isinstance(v.args[0], Var) and id(v.args[0]) in blocked):
+            bv = emit(f"{b.var.name}_b", op_call(
+                v.op, [blocked[id(v.args[0])][0]], {**v.attrs, "layout": layout}))
             blocked[id(b.var)] = (bv, b.var)
             continue
         if (isinstance(v, Call) and _elementwise(v) and isinstance(v.type, TensorType)

@@ -10,7 +10,11 @@ from onnxtune.compile import build
 from onnxtune.compile.blocked_schedule import blocked_tile
 from onnxtune.compile.default_schedule import default_schedule_of, resolve_knobs
 from onnxtune.frontend.op import get_op
-from onnxtune.frontend.transform.nchwc_layout import block_channels, pack_weight
+from onnxtune.frontend.transform.nchwc_layout import (
+    block_channels,
+    pack_weight,
+    pack_weight_out,
+)
 from onnxtune.tir import te
 from onnxtune.tir.functor import post_order_visit
 from onnxtune.tir.stmt import For, ForKind
@@ -35,9 +39,13 @@ def _conv_nchw(x, w, stride, pad):
 
 def _func(c, o, h, wd, k, stride, pad, residual):
     """conv2d_nchwc + bias (+ residual) + relu as one PrimFunc, the weight and bias
-    constant (layout_free_buffers)."""
-    x = te.placeholder((1, c // B, h, wd, B), "float32", name="x")
-    w = te.placeholder((o // B, c // B, k, k, B, B), "float32", name="w")
+    constant (layout_free_buffers); NCHW data when ``c`` is no multiple of 16."""
+    if c % B:
+        x = te.placeholder((1, c, h, wd), "float32", name="x")
+        w = te.placeholder((o // B, c, k, k, B), "float32", name="w")
+    else:
+        x = te.placeholder((1, c // B, h, wd, B), "float32", name="x")
+        w = te.placeholder((o // B, c // B, k, k, B, B), "float32", name="w")
     b = te.placeholder((o // B, B), "float32", name="b")
     y = get_op("nn.conv2d_nchwc").compute(x, w, strides=stride, padding=pad)
     shp = y.static_shape()
@@ -61,7 +69,10 @@ def _run(c, o, h, wd, k, stride, pad, residual=False, knobs=None, seed=0):
     bias = rng.standard_normal(o).astype(np.float32)
     ref = _conv_nchw(x.astype(np.float64), w.astype(np.float64), stride, pad)
     ref += bias[None, :, None, None]
-    args = [block_channels(x, B), pack_weight(w, B), bias.reshape(o // B, B)]
+    if c % B:
+        args = [x, pack_weight_out(w, B), bias.reshape(o // B, B)]
+    else:
+        args = [block_channels(x, B), pack_weight(w, B), bias.reshape(o // B, B)]
     if residual:
         res = rng.standard_normal(ref.shape).astype(np.float32)
         ref += res
@@ -95,6 +106,7 @@ def _loops(func):
     (16, 16, 7, 7, 3, 2, 1),     # one channel block, stride 2
     (48, 32, 1, 1, 1, 1, 0),     # a 1x1 image
     (16, 48, 9, 11, 3, 1, 2),    # three channel blocks, padding wider than the window half
+    (3, 32, 23, 29, 7, 2, 3),    # a stem: NCHW data, 3 channels, 7x7 stride 2
 ])
 def test_blocked_tile_matches_numpy(c, o, h, wd, k, stride, pad):
     func = _run(c, o, h, wd, k, stride, pad, residual=True, seed=3)

@@ -115,9 +115,9 @@ def test_convolutions_that_gain_nothing_stay_nchw():
     _check(mobile, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
 
 
-def test_a_chain_through_a_pool_transforms_once_each_way():
-    """conv → relu → conv (blocked), max pool (NCHW: one transform out), conv → conv
-    (blocked again: one transform in); 1x1 images and a 7x7 window included."""
+def test_a_chain_through_a_pool_stays_blocked():
+    """conv → relu → conv, max pool, conv → sigmoid → conv: all blocked (the pool too), one
+    transform in and one out; 1x1 images and a 7x7 window included."""
     rng = np.random.default_rng(3)
     model = _model([
         helper.make_node("Conv", ["x", "w1"], ["a"], pads=[3, 3, 3, 3]),
@@ -131,8 +131,38 @@ def test_a_chain_through_a_pool_transforms_once_each_way():
         "w1": _w(rng, 32, 16, 7, 7), "w2": _w(rng, 16, 32, 1, 1),
         "w3": _w(rng, 32, 16, 1, 1), "w4": _w(rng, 16, 32, 1, 1)})
     ops = _ops(model)
-    assert ops["nn.conv2d_nchwc"] == 4 and ops["layout_transform"] == 4
+    assert ops["nn.conv2d_nchwc"] == 4 and ops["layout_transform"] == 2
     _check(model, {"x": rng.standard_normal((1, 16, 7, 7)).astype(np.float32)})
+
+
+def test_a_resnet_runs_blocked_from_its_stem_to_its_global_pool():
+    """A stem (3 input channels: NCHW in, blocked out), its max pool (blocked), two
+    convolutions, a global average pool (blocked): one transform, after the pool (fused
+    with the flatten); a ceil-mode pool and a global max pool on a side branch too."""
+    rng = np.random.default_rng(5)
+    model = _model([
+        helper.make_node("Conv", ["x", "w0"], ["s"], pads=[3, 3, 3, 3], strides=[2, 2]),
+        helper.make_node("Relu", ["s"], ["sr"]),
+        helper.make_node("MaxPool", ["sr"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p", "w1"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["ar"]),
+        helper.make_node("Conv", ["ar", "w2"], ["b"]),
+        helper.make_node("GlobalAveragePool", ["b"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["y"]),
+        helper.make_node("MaxPool", ["ar"], ["q"], kernel_shape=[2, 2], strides=[2, 2],
+                         ceil_mode=1),
+        helper.make_node("GlobalMaxPool", ["q"], ["z"]),
+    ], [("x", [1, 3, 29, 23])], ["y", "z"], {
+        "w0": _w(rng, 32, 3, 7, 7), "w1": _w(rng, 48, 32, 3, 3), "w2": _w(rng, 32, 48, 1, 1)})
+    mod = nchwc_layout(fold_batchnorm(from_onnx(model)))
+    calls = [b.value for b in mod["main"].bindings if isinstance(b.value, Call)]
+    ops = Counter(c.op for c in calls)
+    assert ops["nn.conv2d_nchwc"] == 3 and ops["nn.conv2d"] == 0
+    assert ops["layout_transform"] == 2  # y's and z's pools, each out of the layout
+    assert all(c.attrs.get("layout") == "NCHW16c" for c in calls
+               if c.op in ("nn.max_pool2d", "nn.global_avg_pool2d", "nn.global_max_pool2d"))
+    _check(model, {"x": rng.standard_normal((1, 3, 29, 23)).astype(np.float32)})
 
 
 def _run_te(tensors, out, *arrays):
@@ -170,3 +200,15 @@ def test_blocked_ops_name_what_is_wrong():
         conv(x, te.placeholder((2, 3, 3, 3, 16, 16), "float32", name="w"))
     with pytest.raises(ValueError, match="larger than the padded input"):
         conv(x, te.placeholder((2, 2, 9, 9, 16, 16), "float32", name="w"))
+    with pytest.raises(ValueError, match="or 4-d NCHW with a 5-d"):
+        conv(x, te.placeholder((2, 32, 3, 3, 16), "float32", name="w"))
+    pool = get_op("nn.max_pool2d").compute
+    with pytest.raises(ValueError, match="NCHW<b>c data must be 5-d"):
+        pool(te.placeholder((1, 32, 8, 8), "float32", name="x"), pool_size=2,
+             layout="NCHW16c")
+    with pytest.raises(ValueError, match="only 2-d pools"):
+        get_op("nn.max_pool1d").compute(te.placeholder((1, 2, 8, 16), "float32", name="x"),
+                                        pool_size=2, layout="NCHW16c")
+    gap = get_op("nn.global_avg_pool2d").compute
+    with pytest.raises(ValueError, match=r"must be 5-d \(N, C/16, H, W, 16\)"):
+        gap(te.placeholder((1, 2, 8, 8, 8), "float32", name="x"), layout="NCHW16c")
