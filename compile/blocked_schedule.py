@@ -1,20 +1,25 @@
-"""The default schedule of a convolution in channel-blocked layouts (``NCHW{b}c`` data,
-``OIHW{b}i{b}o`` weight, ``NCHW{b}c`` output, ``b`` = the vector width; see
-``frontend/transform/nchwc_layout.py``): a register tile of ``p`` output points of a row x
-``u`` channel blocks, the ``b`` output channels of a block in one vector.
+"""The default schedule of a convolution into the channel-blocked layout ``NCHW{b}c``
+(``b`` = the vector width; see ``frontend/transform/nchwc_layout.py``): a register tile of
+``p`` output points of a row x ``u`` channel blocks, the ``b`` output channels of a block
+in one vector.
 
-Each step of the reduction (input block, window row, window column, input lane) loads
-``u`` weight vectors (contiguous), broadcasts ``p`` input values (one cache line per
-point) and does ``p x u`` multiply-adds. The tile is the one
-with the most accumulators, then the most multiply-adds per load, that keeps every
-accumulator, weight vector and the broadcast in registers (``p·u + u + 1 <=
-BLOCKED_REGISTERS``), ``p`` dividing the row and ``u`` the blocks: 14 points x 2 blocks
-for rows of 14, 28 or 56 points (measured faster than 7 x 4, which spills, and 4 x 4,
-which loads less but runs its reduction loops twice as often).
+Each step of the reduction (input block, window row, window column, input lane; for NCHW
+data, a stem's, channel, row, column) loads ``u`` weight vectors (contiguous), broadcasts
+``p`` input values (for blocked data one cache line per point) and does ``p x u``
+multiply-adds. The tile is the one with the most accumulators, then the most multiply-adds
+per load, that keeps every accumulator, weight vector and the broadcast in registers
+(``p·u + u + 1 <= BLOCKED_REGISTERS``), ``p`` dividing the row and ``u`` the blocks: 14
+points x 2 blocks for rows of 14, 28 or 56 points (measured faster than 7 x 4, which
+spills, and 4 x 4, which loads less but runs its reduction loops twice as often).
+
 The epilogue (bias, residual, activation) runs on the tile's results right after it,
-vectorized along the block; a padded input is read through its padding condition
-(inlined) instead of being copied. The outer loops (channel groups, rows, or rows then
-channel groups) run in parallel. Knobs (read through the planner's ``knob``) are
+vectorized along the block. The outer loops run rows first when the weight fits a core's
+L2 (each thread then reads the input rows the previous kernel wrote from the same core)
+and there are rows for every thread, else channel groups first (each thread reads half
+the weights); channel groups whose weights exceed ``BLOCKED_WEIGHT_BLOCK_BYTES`` block
+their input channels, each block of weights serving every row while in L1. The padded
+rows one output row reads are copied per row (or, with ``BLOCKED_PAD_INLINE``, read
+through the padding condition). Knobs (read through the planner's ``knob``) are
 :mod:`.default_schedule`'s ``BLOCKED_*``.
 """
 
@@ -113,11 +118,11 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     module docstring says. Returns the epilogue block's name (run in the tile) or ""."""
     blk = s.get_block(f.name)
     data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
-    pads = [p for p in s.get_producers(blk)
-            if any(w.buffer in data for w in s.get(p).writes)]
+    pads = [b for b in s.get_producers(blk)
+            if any(w.buffer in data for w in s.get(b).writes)]
     if knob("BLOCKED_PAD_INLINE"):
-        for p in pads:
-            s.compute_inline(p)  # the padding: read through its condition
+        for pad in pads:
+            s.compute_inline(pad)  # the padding: read through its condition
         pads = []
     out_buf = f.block.writes[0].buffer
     epilogue = _epilogue_of(s, blk, out_buf)
@@ -132,10 +137,12 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     outer = [n, h, oo, wo] if rows_outer else [n, oo, h, wo]
     red_outer = []
     slice_bytes = wbytes // max(1, blocks // u)
-    if not rows_outer and slice_bytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd:
+    if (not rows_outer and slice_bytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd
+            and (blocks // u >= threads or not parallel)):
         # a channel group's weights stream from L2 once per row: block the input channels
         # so that one block of them serves every row while in L1 (the accumulators are
-        # then stored and reloaded once per block)
+        # then stored and reloaded once per block; the channel groups alone then run in
+        # parallel, so there must be a group per thread)
         first = f.reduce[0][1]
         b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
                                         * first // slice_bytes))
