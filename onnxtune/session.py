@@ -69,13 +69,19 @@ def compile_model(model_or_path: Any, target: Any = "llvm", database: Any = None
                   stats: dict[str, int] | None = None) -> Any:
     """Compile an ONNX model into an Executable. Kernels with a record in ``database`` (a
     Database, or a work_dir holding a JSON database) use the tuned schedule (or their
-    anchor's trace); the others use the default schedule."""
+    anchor's trace); the others use the default schedule. A work_dir's graph options (the
+    layout its tasks were tuned in) apply, whatever the environment says."""
     from onnxtune.frontend import from_onnx
+    from onnxtune.frontend.transform.pipeline import graph_options
     from onnxtune.tuner.relax_integration import compile_relax
 
     model = load_model(model_or_path)
     mod = from_onnx(model, shape_dict=dict(shape_dict) if shape_dict else None)
-    return compile_relax(_as_database(database), mod, target, stats=stats)
+    db = _as_database(database)
+    options = _graph_of(os.fspath(database)) if isinstance(database, (str, os.PathLike)) \
+        else {}
+    with graph_options(**options):
+        return compile_relax(db, mod, target, stats=stats)
 
 
 def _as_database(database: Any) -> Any:
@@ -103,6 +109,22 @@ def _as_database(database: Any) -> Any:
         warnings.warn(f"the tuning database in {work_dir!r} holds no records: every kernel "
                       "uses its default schedule", stacklevel=3)
     return db
+
+
+def _graph_of(work_dir: str) -> dict[str, bool]:
+    """The graph options a work_dir was tuned with (tune_model writes them down; one
+    tuned before that ran with :data:`~onnxtune.frontend.transform.pipeline.
+    LEGACY_OPTIONS`; no config at all: none, the current ones apply)."""
+    import json
+
+    from onnxtune.frontend.transform.pipeline import LEGACY_OPTIONS
+
+    try:
+        with open(os.path.join(work_dir, "onnxtune_config.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {**LEGACY_OPTIONS, **config.get("graph", {})}
 
 
 def _equality_of(work_dir: str) -> str:

@@ -304,6 +304,10 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     default schedule (:func:`~onnxtune.tuner.verify.select_in_model`: caches and the
     cores' split of the data differ there) and the faster one kept. 0 skips both (and a
     Ctrl-C skips them too).
+    The graph passes' options (``ONNXTUNE_NCHWC``, ``ONNXTUNE_POINTWISE_MATMUL``) are
+    written to ``work_dir``'s ``onnxtune_config.json``; resuming, and ``compile_model``
+    from the work_dir, use those, so its records keep matching their tasks (a work_dir
+    from before they were written down: NCHW, no blocked layout).
     ``evaluator_config``: how candidates are timed (an ``EvaluatorConfig`` or a dict of its
     fields: number, repeat, min_repeat_ms, enable_cpu_cache_flush), for the default
     schedules and the search. With ``enable_cpu_cache_flush`` the arguments are flushed
@@ -315,16 +319,11 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
     from onnxtune.compile.target import Target
-    from onnxtune.frontend import from_onnx
-    from onnxtune.tuner.database import JSONDatabase
-    from onnxtune.tuner.relax_integration import (
-        compile_relax,
-        extract_tasks,
-        extracted_tasks_to_tune_contexts,
+    from onnxtune.frontend.transform.pipeline import (
+        LEGACY_OPTIONS,
+        current_graph_options,
+        graph_options,
     )
-    from onnxtune.tuner.runner.local_runner import LocalRunner
-    from onnxtune.tuner.task_scheduler import TaskScheduler
-    from onnxtune.tuner.tune import tune_tasks
 
     if max_trials_global < 0:
         raise ValueError(f"tune_model: max_trials_global must be >= 0, got {max_trials_global}")
@@ -338,6 +337,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                   else (model.graph.name or "model"))
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
     config_path = os.path.join(work_dir, "onnxtune_config.json")
+    graph = current_graph_options()
     if os.path.exists(config_path):
         with open(config_path) as f:
             old = json.load(f)
@@ -346,9 +346,36 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                 f"tune_model: {work_dir!r} was tuned with module_equality="
                 f"{old['module_equality']!r}; resume with the same mode or use another "
                 f"work_dir")
+        # resume with the graph passes the records were measured under (their tasks)
+        graph = {**LEGACY_OPTIONS, **old.get("graph", {})}
     with open(config_path, "w") as f:
         json.dump({"module_equality": module_equality, "target": str(tgt),
-                   "model": str(model_name)}, f)
+                   "model": str(model_name), "graph": graph}, f)
+    with graph_options(**graph):
+        return _tune(model, model_name, work_dir, tgt, max_trials_global,
+                     max_trials_per_task, num_trials_per_iter, module_equality, strategy,
+                     population_size, task_scheduler, cost_model, post_optimization, seed,
+                     validate, benchmark, report_html, progress, verify_top_k,
+                     evaluator_config)
+
+
+def _tune(model: Any, model_name: str, work_dir: str, tgt: Any, max_trials_global: int,
+          max_trials_per_task: int | None, num_trials_per_iter: int, module_equality: str,
+          strategy: Any, population_size: int | None, task_scheduler: str, cost_model: Any,
+          post_optimization: bool, seed: int | None, validate: bool, benchmark: bool,
+          report_html: bool, progress: Any, verify_top_k: int,
+          evaluator_config: Any) -> TuneResult:
+    """tune_model's work, under the graph options of its work_dir."""
+    from onnxtune.frontend import from_onnx
+    from onnxtune.tuner.database import JSONDatabase
+    from onnxtune.tuner.relax_integration import (
+        compile_relax,
+        extract_tasks,
+        extracted_tasks_to_tune_contexts,
+    )
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+    from onnxtune.tuner.task_scheduler import TaskScheduler
+    from onnxtune.tuner.tune import tune_tasks
 
     mod = from_onnx(model)
     tasks = extract_tasks(mod, tgt, module_equality=module_equality)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from ..ir import IRModule
 from .dce import dead_code_elimination
@@ -15,6 +19,39 @@ from .nchwc_layout import nchwc_layout
 from .pointwise_conv import pointwise_conv_as_matmul
 from .verify import verify, verify_enabled
 
+#: what :func:`graph_options` set for the current context (it overrides the environment)
+_OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={})  # noqa: B039
+
+#: the options a work_dir tuned before they were written down was tuned with (no
+#: blocked layout yet)
+LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True}
+
+
+def current_graph_options() -> dict[str, bool]:
+    """The graph options :func:`optimize` uses when not given any: those set by
+    :func:`graph_options`, else the environment's (``ONNXTUNE_NCHWC``,
+    ``ONNXTUNE_POINTWISE_MATMUL``), else the defaults (both on)."""
+    out = {"nchwc": os.environ.get("ONNXTUNE_NCHWC", "1") != "0",
+           "pointwise_as_matmul": os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"}
+    out.update(_OPTIONS.get())
+    return out
+
+
+@contextmanager
+def graph_options(**options: Any) -> Iterator[None]:
+    """Run :func:`optimize` with these options (``nchwc``, ``pointwise_as_matmul``) in this
+    context: tuning and compiling a model from a work_dir use the options it was tuned
+    with, whatever the environment says. Unknown names raise ValueError."""
+    unknown = set(options) - set(LEGACY_OPTIONS)
+    if unknown:
+        raise ValueError(f"graph_options: unknown option(s) {sorted(unknown)}; expected "
+                         f"{sorted(LEGACY_OPTIONS)}")
+    token = _OPTIONS.set({**_OPTIONS.get(), **{k: bool(v) for k, v in options.items()}})
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
 
 def optimize(mod: IRModule, fuse: bool = True,
              pointwise_as_matmul: bool | None = None,
@@ -22,17 +59,18 @@ def optimize(mod: IRModule, fuse: bool = True,
     """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
 
     ``pointwise_as_matmul``: rewrite 1x1 convolutions as matmuls over the flattened pixels
-    (see :mod:`.pointwise_conv`); None reads ``ONNXTUNE_POINTWISE_MATMUL`` (``0`` turns it
-    off; on by default). ``nchwc``: run dense convolutions and their epilogues in the
-    channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul rewrite,
-    which then sees only the convolutions left in NCHW); None reads ``ONNXTUNE_NCHWC``
-    (``0`` turns it off; on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified
+    (see :mod:`.pointwise_conv`). ``nchwc``: run dense convolutions and their epilogues in
+    the channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul
+    rewrite, which then sees only the convolutions left in NCHW). None takes
+    :func:`current_graph_options` (``ONNXTUNE_POINTWISE_MATMUL=0`` / ``ONNXTUNE_NCHWC=0``
+    turn them off; both on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified
     after every pass.
     """
+    options = current_graph_options()
     if pointwise_as_matmul is None:
-        pointwise_as_matmul = os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"
+        pointwise_as_matmul = options["pointwise_as_matmul"]
     if nchwc is None:
-        nchwc = os.environ.get("ONNXTUNE_NCHWC", "1") != "0"
+        nchwc = options["nchwc"]
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift

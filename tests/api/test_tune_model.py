@@ -299,3 +299,54 @@ def test_a_cache_flushing_evaluator_times_cold_single_runs(model_path, tmp_path)
     verified = [len(r.run_secs) for r in recs if r.run_secs and r.verified is not None]
     assert any(n % 3 == 0 and n > 3 for n in verified)  # rounds of 3 cold samples
     _assert_matches_onnxruntime(res.executable, model_path)
+
+
+# -- (g) the graph options a work_dir was tuned with ----------------------------------------
+def _chain_model() -> onnx.ModelProto:
+    """Two 16-channel convolutions: blocked (NCHW16c) by default, NCHW with ONNXTUNE_NCHWC=0."""
+    rng = np.random.default_rng(1)
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, [16, 16, 3, 3],
+                                (rng.standard_normal(2304) * 0.1).astype(np.float32))
+             for n in ("w1", "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["r", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 9, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 9, 9])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_work_dir_keeps_the_graph_options_it_was_tuned_with(tmp_path, monkeypatch):
+    """Tuned with the blocked layout off, a work_dir says so in its config; compiling from
+    it (and resuming it) with the layout back on in the environment uses the NCHW tasks
+    its records were measured for. A work_dir from before the options were written down
+    is NCHW."""
+    model = _chain_model()
+    work = str(tmp_path / "work")
+    monkeypatch.setenv("ONNXTUNE_NCHWC", "0")
+    res = onnxtune.tune_model(model, work_dir=work, max_trials_global=4, validate=False,
+                              verify_top_k=0, **KWARGS)
+    assert not any("nchwc" in t.task_name for t in res.tasks)
+    with open(os.path.join(work, "onnxtune_config.json")) as f:
+        assert json.load(f)["graph"] == {"nchwc": False, "pointwise_as_matmul": True}
+    monkeypatch.delenv("ONNXTUNE_NCHWC")
+    stats: dict[str, int] = {}
+    onnxtune.compile_model(model, database=work, stats=stats)
+    assert stats.get("tuned", 0) >= 1  # the records' NCHW tasks, found
+    from onnxtune.frontend import from_onnx
+    from onnxtune.tuner.relax_integration import extract_tasks
+
+    # (without the work_dir the environment's default applies: blocked tasks)
+    assert any("nchwc" in t.task_name for t in extract_tasks(from_onnx(model), "llvm"))
+    again = onnxtune.tune_model(model, work_dir=work, max_trials_global=4, validate=False,
+                                verify_top_k=0, **KWARGS)
+    assert [t.task_name for t in again.tasks] == [t.task_name for t in res.tasks]
+    with open(os.path.join(work, "onnxtune_config.json")) as f:
+        config = json.load(f)
+    del config["graph"]  # as an older onnxtune wrote it
+    with open(os.path.join(work, "onnxtune_config.json"), "w") as f:
+        json.dump(config, f)
+    legacy: dict[str, int] = {}
+    onnxtune.compile_model(model, database=work, stats=legacy)
+    assert legacy.get("tuned", 0) >= 1
