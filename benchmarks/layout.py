@@ -13,21 +13,14 @@ random input, then time the three in alternating 0.25 s blocks
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
 
-
-def _models_bench():
-    """benchmarks/models.py (the name would clash with the models/ package)."""
-    spec = importlib.util.spec_from_file_location("benchmarks_models",
-                                                  os.path.join(HERE, "models.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from retime import _models_bench  # noqa: E402  (benchmarks/models.py, loaded by path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxtune
     from onnxtune.compile.target import Target
+    from onnxtune.frontend.transform import graph_options
     from onnxtune.models import get_model
     from onnxtune.tuning import compare_with_onnxruntime, onnxruntime_session, random_inputs
 
@@ -50,17 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         model = get_model(name)
         sessions = []
-        for nchwc in ("1", "0"):
-            saved = os.environ.get("ONNXTUNE_NCHWC")
-            os.environ["ONNXTUNE_NCHWC"] = nchwc
-            try:
+        for nchwc in (True, False):
+            with graph_options(nchwc=nchwc):
                 sessions.append(onnxtune.InferenceSession(
                     onnxtune.compile_model(model, target=args.target)))
-            finally:
-                if saved is None:
-                    os.environ.pop("ONNXTUNE_NCHWC", None)
-                else:
-                    os.environ["ONNXTUNE_NCHWC"] = saved
         ort = onnxruntime_session(model, threads)
         ok = all(compare_with_onnxruntime(s, ort)["ok"] for s in sessions)
         feed = random_inputs(sessions[0].get_inputs(), 1)

@@ -41,6 +41,22 @@ def conv_pads(padding: Any, nd: int, what: str) -> tuple[tuple[int, ...], tuple[
     raise ValueError(f"{what}: padding must be an int, {nd} or {2 * nd} ints, got {padding!r}")
 
 
+def conv_out_sizes(name: str, sizes: Sequence[int], ksz: Sequence[int], st: Sequence[int],
+                   dil: Sequence[int], before: Sequence[int], after: Sequence[int]
+                   ) -> list[int]:
+    """A convolution's output size per spatial dim; ValueError naming ``name`` when the
+    (dilated) kernel is larger than the padded input."""
+    out = []
+    for j, size in enumerate(sizes):
+        span = size + before[j] + after[j] - dil[j] * (ksz[j] - 1) - 1
+        if span < 0:
+            raise ValueError(
+                f"{name}: kernel {tuple(ksz)} (dilation {tuple(dil)}) is larger than the "
+                f"padded input {tuple(sizes)} + {tuple(before)} + {tuple(after)}")
+        out.append(span // st[j] + 1)
+    return out
+
+
 def _win(o: PrimExpr, s: int, r: Any, d: int) -> PrimExpr:
     a = o if s == 1 else o * s
     b = r if d == 1 else r * d
@@ -75,15 +91,7 @@ def conv(
     st, dil = ints(strides, nd, f"{name} strides"), ints(dilation, nd, f"{name} dilation")
     before, after = conv_pads(padding, nd, name)
     ksz = wshape[2:]
-    osz = []
-    for j in range(nd):
-        span = dshape[2 + j] + before[j] + after[j] - dil[j] * (ksz[j] - 1) - 1
-        if span < 0:
-            raise ValueError(
-                f"{name}: kernel {ksz} (dilation {dil}) is larger than the padded input "
-                f"{dshape[2:]} + {before} + {after}"
-            )
-        osz.append(span // st[j] + 1)
+    osz = conv_out_sizes(name, dshape[2:], ksz, st, dil, before, after)
     out_dtype = out_dtype or data.dtype
     pad = pad_stage(data, (0, 0, *before), (0, 0, *after), scalar(0, data.dtype))
     rc = te.reduce_axis((0, cg), name="rc") if cg > 1 else None
@@ -162,13 +170,7 @@ def conv2d_nchwc(
     blocked = len(dshape) == 5
     st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
     before, after = conv_pads(padding, 2, name)
-    osz = []
-    for j, (size, k) in enumerate(((h, kh), (w, kw))):
-        span = size + before[j] + after[j] - dil[j] * (k - 1) - 1
-        if span < 0:
-            raise ValueError(f"{name}: kernel {(kh, kw)} (dilation {dil}) is larger than "
-                             f"the padded input {(h, w)} + {before} + {after}")
-        osz.append(span // st[j] + 1)
+    osz = conv_out_sizes(name, (h, w), (kh, kw), st, dil, before, after)
     out_dtype = out_dtype or data.dtype
     lane = (0,) if blocked else ()
     pad = pad_stage(data, (0, 0, *before, *lane), (0, 0, *after, *lane),

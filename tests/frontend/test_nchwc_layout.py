@@ -8,45 +8,19 @@ from collections import Counter
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from graph_helpers import check_against_onnxruntime as _check
+from graph_helpers import he_weight as _w
+from graph_helpers import onnx_model as _model
+from onnx import helper
 
 from onnxtune.compile import build
-from onnxtune.compile.executable import VirtualMachine
-from onnxtune.compile.graph_build import build_graph
 from onnxtune.frontend.ir import Call
 from onnxtune.frontend.onnx import from_onnx
 from onnxtune.frontend.op import get_op
 from onnxtune.frontend.transform.fold_batchnorm import fold_batchnorm
 from onnxtune.frontend.transform.nchwc_layout import block_channels, nchwc_layout
 from onnxtune.tir import te
-
-
-def _model(nodes, inputs, outputs, inits) -> onnx.ModelProto:
-    g = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
-        [numpy_helper.from_array(a, n) for n, a in inits.items()])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-
-
-def _w(rng, *shape):
-    fan_in = int(np.prod(shape[1:]))
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
-
-
-def _check(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> None:
-    vm = VirtualMachine(build_graph(from_onnx(model), "llvm"))
-    ours = vm.run(feeds)
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    refs = ort.InferenceSession(model.SerializeToString(), so).run(None, feeds)
-    for (name, o), r in zip(ours.items(), refs, strict=True):
-        assert o.shape == r.shape, name
-        err = float(np.abs(o - r).max())
-        assert err <= 1e-4 * float(np.abs(r).max()) + 1e-5, f"{name}: max|diff| {err:.3g}"
 
 
 def _ops(model: onnx.ModelProto) -> Counter:
