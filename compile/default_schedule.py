@@ -159,7 +159,7 @@ BLOCKED_REGISTERS = 31
 BLOCKED_POINTS: int | None = None
 BLOCKED_VECTORS: int | None = None
 BLOCKED_ROWS_OUTER: bool | None = None
-BLOCKED_ROWS_WEIGHT_BYTES = 1536 * 1024
+BLOCKED_ROWS_WEIGHT_BYTES = 768 * 1024
 BLOCKED_PAD_INLINE = False
 #: channel groups outermost, a group's weights larger than this: the input channels are
 #: blocked so that each block of weights serves every row while in L1
