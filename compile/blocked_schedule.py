@@ -10,7 +10,9 @@ multiply-adds. The tile is the one with the most accumulators, then the most mul
 per load, that keeps every accumulator, weight vector and the broadcast in registers
 (``p·u + u + 1 <= BLOCKED_REGISTERS``), ``p`` dividing the row and ``u`` the blocks: 14
 points x 2 blocks for rows of 14, 28 or 56 points (measured faster than 7 x 4, which
-spills, and 4 x 4, which loads less but runs its reduction loops twice as often).
+spills, and 4 x 4, which loads less but runs its reduction loops twice as often). The
+points of a small image's tile may be several whole rows (2 x 2 points x 4 blocks for a
+2x2 image).
 
 The epilogue (bias, residual, activation) runs on the tile's results right after it,
 vectorized along the block. The outer loops run rows first when the weight fits a core's
@@ -80,23 +82,29 @@ def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
     return widx
 
 
-def blocked_tile(f: _Facts, width: int, blocks: int, knob: Callable[[str], Any]
-                 ) -> tuple[int, int]:
-    """(points, channel blocks) of the register tile for a row of ``width`` points and
-    ``blocks`` channel blocks (see the module docstring; BLOCKED_POINTS / BLOCKED_VECTORS
-    cap them)."""
+def blocked_tile(f: _Facts, width: int, blocks: int, knob: Callable[[str], Any],
+                 rows: int = 1) -> tuple[int, int, int]:
+    """(rows, points, channel blocks) of the register tile for an image of ``rows`` rows
+    of ``width`` points and ``blocks`` channel blocks (see the module docstring;
+    BLOCKED_POINTS / BLOCKED_VECTORS cap the points of a row and the blocks). A tile
+    spans several rows only when it holds whole rows (a 2x2 image: its weights are then
+    read once, not once per row)."""
     regs = knob("BLOCKED_REGISTERS")
     pmax = knob("BLOCKED_POINTS") or width
     umax = knob("BLOCKED_VECTORS") or 4
-    best = (1, 0.5, 1, 1)
+    best = (1, 0.5, 1, 1, 1)
     for u in range(1, min(blocks, umax) + 1):
         if blocks % u:
             continue
         for p in range(1, min(width, pmax) + 1):
-            if width % p or p * u + u + 1 > regs:
+            if width % p:
                 continue
-            best = max(best, (p * u, p * u / (p + u), p, u))
-    return best[2], best[3]
+            for r in range(1, (rows if p == width else 1) + 1):
+                acc = r * p * u
+                if rows % r or acc + u + 1 > regs:
+                    continue
+                best = max(best, (acc, acc / (r * p + u), r, p, u))
+    return best[2], best[3], best[4]
 
 
 def _rows_outer(f: _Facts, wbytes: int, threads: int, knob: Callable[[str], Any]) -> bool:
@@ -128,7 +136,11 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     epilogue = _epilogue_of(s, blk, out_buf)
     n, ob, h, w, oi, *rd = s.get_loops(blk)
     width, blocks = f.spatial[3][1], f.spatial[1][1]
-    p, u = blocked_tile(f, width, blocks, knob)
+    r, p, u = blocked_tile(f, width, blocks, knob, f.spatial[2][1])
+    hi = []
+    if r > 1:
+        h, h_in = s.split(h, [None, r])
+        hi = [h_in]
     wo, wi = s.split(w, [None, p])
     oo, ou = s.split(ob, [None, u])
     wbuf = f.block.reads[widx].buffer
@@ -137,26 +149,41 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     outer = [n, h, oo, wo] if rows_outer else [n, oo, h, wo]
     red_outer = []
     slice_bytes = wbytes // max(1, blocks // u)
+    tiles = f.spatial[2][1] // r * (width // p)  # tiles a block of weights serves
     if (not rows_outer and slice_bytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd
+            and tiles >= knob("BLOCKED_WEIGHT_BLOCK_TILES")
             and (blocks // u >= threads or not parallel)):
         # a channel group's weights stream from L2 once per row: block the input channels
         # so that one block of them serves every row while in L1 (the accumulators are
-        # then stored and reloaded once per block; the channel groups alone then run in
-        # parallel, so there must be a group per thread)
+        # then stored and reloaded once per block, so there must be tiles enough to share
+        # it; the channel groups alone then run in parallel, so there must be a group per
+        # thread)
         first = f.reduce[0][1]
         b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
                                         * first // slice_bytes))
         if b < first:
             ro, ri_ = s.split(rd[0], [None, b])
             red_outer, rd = [ro], [ri_, *rd[1:]]
-    s.reorder(*outer[:2], *red_outer, *outer[2:], *rd, wi, ou, oi)
+    elif (rows_outer and knob("BLOCKED_ROW_WEIGHT_BLOCKS") and rd
+            and wbytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES")
+            and (blocks // u) * (width // p) >= knob("BLOCKED_WEIGHT_BLOCK_TILES")):
+        # rows outermost: a row's tiles (every channel group) share each block of input
+        # channels' weights while it is in L1, instead of streaming all the weights from
+        # L2 once per tile
+        first = f.reduce[0][1]
+        b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
+                                        * first // wbytes))
+        if b < first:
+            ro, ri_ = s.split(rd[0], [None, b])
+            red_outer, rd = [ro], [ri_, *rd[1:]]
+    s.reorder(*outer[:2], *red_outer, *outer[2:], *rd, *hi, wi, ou, oi)
     if epilogue is not None:
         s.reverse_compute_at(epilogue, outer[1] if red_outer else wo)
         loops = s.get_loops(epilogue)
         if (_const(s.get(loops[-1]).extent) or 0) == lanes:
             s.vectorize(loops[-1])
-    s.unroll(wi)
-    s.unroll(ou)
+    for lp in (*hi, wi, ou):
+        s.unroll(lp)
     s.vectorize(oi)
     row_loop = h
     if parallel:

@@ -36,6 +36,7 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     {"BLOCKED_POINTS": 7},
     {"BLOCKED_VECTORS": 1},
     {"BLOCKED_VECTORS": 4, "BLOCKED_REGISTERS": 33},
+    {"BLOCKED_ROW_WEIGHT_BLOCKS": True},
     # row panels (a pointwise convolution as a matmul): register tiles, strip staging
     {"PANEL_VECTORS": 2},
     {"PANEL_VECTORS": 7},

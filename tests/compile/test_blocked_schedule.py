@@ -107,15 +107,17 @@ def _loops(func):
     (48, 32, 1, 1, 1, 1, 0),     # a 1x1 image
     (16, 48, 9, 11, 3, 1, 2),    # three channel blocks, padding wider than the window half
     (3, 32, 23, 29, 7, 2, 3),    # a stem: NCHW data, 3 channels, 7x7 stride 2
+    (32, 64, 2, 2, 3, 1, 1),     # a 2x2 image: a tile of both rows
+    (16, 64, 6, 3, 1, 1, 0),     # 3-point rows, two per tile
 ])
 def test_blocked_tile_matches_numpy(c, o, h, wd, k, stride, pad):
     func = _run(c, o, h, wd, k, stride, pad, residual=True, seed=3)
     unrolled, vectorized, _ = _loops(func)
     assert B in vectorized  # the output block is the vector
     ow = (wd + 2 * pad - k) // stride + 1
-    p, u = blocked_tile(None, ow, o // B, resolve_knobs().__getitem__)
-    assert p in unrolled or p == 1
-    assert u in unrolled or u == 1
+    oh = (h + 2 * pad - k) // stride + 1
+    r, p, u = blocked_tile(None, ow, o // B, resolve_knobs().__getitem__, oh)
+    assert all(x in unrolled or x == 1 for x in (r, p, u))
 
 
 @pytest.mark.parametrize("knobs", [
@@ -134,15 +136,18 @@ def test_every_blocked_knob_keeps_the_result(knobs):
 def test_the_tile_fills_the_registers_without_spilling():
     """14 x 2 for rows of 14, 28 and 56 points (28 accumulators + 2 weights + 1 broadcast
     = 31 registers), never 7 x 4 (33); rows of 7 take 7 x 3 only where 3 divides the
-    channel blocks; a single channel block takes the row alone."""
+    channel blocks; a single channel block takes the row alone; a 2x2 image takes both
+    its rows."""
     knob = resolve_knobs().__getitem__
     for width in (14, 28, 56):
-        assert blocked_tile(None, width, 16, knob) == (14, 2)
-    assert blocked_tile(None, 7, 32, knob) == (7, 2)
-    assert blocked_tile(None, 7, 24, knob) == (7, 3)
-    assert blocked_tile(None, 13, 1, knob) == (13, 1)
-    p, u = blocked_tile(None, 56, 4, resolve_knobs({"BLOCKED_REGISTERS": 16}).__getitem__)
-    assert p * u + u + 1 <= 16
+        assert blocked_tile(None, width, 16, knob, width) == (1, 14, 2)
+    assert blocked_tile(None, 7, 32, knob, 7) == (1, 7, 2)
+    assert blocked_tile(None, 7, 24, knob, 7) == (1, 7, 3)
+    assert blocked_tile(None, 13, 1, knob, 13) == (1, 13, 1)
+    # a 2x2 image: both rows in one tile (its weights read once), 4 blocks
+    assert blocked_tile(None, 2, 32, knob, 2) == (2, 2, 4)
+    r, p, u = blocked_tile(None, 56, 4, resolve_knobs({"BLOCKED_REGISTERS": 16}).__getitem__)
+    assert r * p * u + u + 1 <= 16
 
 
 def test_rows_or_channel_groups_run_in_parallel():
