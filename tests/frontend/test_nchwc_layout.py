@@ -89,6 +89,24 @@ def test_convolutions_that_gain_nothing_stay_nchw():
     _check(mobile, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
 
 
+def test_a_chain_of_mostly_3x3_convolutions_stays_nchw():
+    """A basic-block chain (3x3, 3x3, 1x1: one pointwise of three) stays NCHW; with
+    min_pointwise=0 it runs blocked, and matches onnxruntime either way."""
+    rng = np.random.default_rng(6)
+    model = _model([
+        helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["ar"]),
+        helper.make_node("Conv", ["ar", "w2"], ["b"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["b", "w3"], ["y"]),
+    ], [("x", [1, 16, 6, 5])], ["y"], {
+        "w1": _w(rng, 32, 16, 3, 3), "w2": _w(rng, 32, 32, 3, 3), "w3": _w(rng, 16, 32, 1, 1)})
+    assert _ops(model)["nn.conv2d_nchwc"] == 0
+    mod = nchwc_layout(fold_batchnorm(from_onnx(model)), min_pointwise=0)
+    ops = Counter(b.value.op for b in mod["main"].bindings if isinstance(b.value, Call))
+    assert ops["nn.conv2d_nchwc"] == 3 and ops["layout_transform"] == 2
+    _check(model, {"x": rng.standard_normal((1, 16, 6, 5)).astype(np.float32)})
+
+
 def test_a_chain_through_a_pool_stays_blocked():
     """conv → relu → conv, max pool, conv → sigmoid → conv: all blocked (the pool too), one
     transform in and one out; 1x1 images and a 7x7 window included."""
