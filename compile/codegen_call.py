@@ -145,8 +145,9 @@ class CallCodeGen:
         x, y = self._binary_args(e)
         if dt.is_float(e.dtype):
             return self.b.frem(x, y)
-        y = self._divisor(y, e.dtype)
-        return self.b.urem(x, y) if dt.is_uint(e.dtype) else self.b.srem(x, y)
+        y, zero = self._safe_divisor(x, self._divisor(y, e.dtype), e.dtype)
+        return self._zeroed(self.b.urem(x, y) if dt.is_uint(e.dtype) else self.b.srem(x, y),
+                            zero)
 
     # -- if_then_else -------------------------------------------------------------------
     def if_then_else(self, e: Call) -> ir.Value:

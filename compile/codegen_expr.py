@@ -199,6 +199,31 @@ class ExprCodeGen:
             return b
         return self.b.select(mask, b, const_like(b.type, 1))
 
+    def _safe_divisor(self, a: ir.Value, b: ir.Value, dtype: str
+                      ) -> tuple[ir.Value, ir.Value | None]:
+        """(divisor, zero) for an integer division of data: x86 traps on a zero divisor
+        and on the minimum / -1 (killing the process), so those divisors become 1, and
+        ``zero`` (None when nothing is guarded) marks the lanes whose result must be 0:
+        numpy's answers are 0 for a zero divisor and the minimum (what dividing by 1
+        gives), remainder 0, for the overflow. Index arithmetic and nonzero constant
+        divisors are left alone."""
+        if self.index_mode or dt.is_float(dtype) or dtype == "bool" or (
+                isinstance(b, ir.Constant) and b.constant not in (0, -1, None)):
+            return b, None
+        bb = self.b
+        one = const_like(b.type, 1)
+        zero = bb.icmp_signed("==", b, const_like(b.type, 0))
+        bad = zero
+        if not dt.is_uint(dtype):
+            lowest = const_like(a.type, -(1 << (dt.bits(dtype) - 1)))
+            bad = bb.or_(zero, bb.and_(bb.icmp_signed("==", a, lowest),
+                                       bb.icmp_signed("==", b, const_like(b.type, -1))))
+        return bb.select(bad, one, b), zero
+
+    def _zeroed(self, r: ir.Value, zero: ir.Value | None) -> ir.Value:
+        """``r`` with the lanes ``zero`` marks set to 0 (see :meth:`_safe_divisor`)."""
+        return r if zero is None else self.b.select(zero, const_like(r.type, 0), r)
+
     def _iflags(self, dtype: str) -> tuple[str, ...]:
         return ("nsw",) if self.index_mode and not dt.is_uint(dtype) else ()
 
@@ -242,21 +267,23 @@ class ExprCodeGen:
 
     def _e_Div(self, e: Div) -> ir.Value:
         a, b, dtype = self._operands(e)
-        b = self._divisor(b, dtype)
+        b, zero = self._safe_divisor(a, self._divisor(b, dtype), dtype)
         if dt.is_float(dtype):
             return self.b.fdiv(a, b)
         if dtype == "bool":
             return a
-        return self.b.udiv(a, b) if dt.is_uint(dtype) else self.b.sdiv(a, b)
+        return self._zeroed(self.b.udiv(a, b) if dt.is_uint(dtype) else self.b.sdiv(a, b),
+                            zero)
 
     def _e_Mod(self, e: Mod) -> ir.Value:
         a, b, dtype = self._operands(e)
-        b = self._divisor(b, dtype)
+        b, zero = self._safe_divisor(a, self._divisor(b, dtype), dtype)
         if dt.is_float(dtype):
             return self.b.frem(a, b)
         if dtype == "bool":
             return ir.Constant(a.type, None)
-        return self.b.urem(a, b) if dt.is_uint(dtype) else self.b.srem(a, b)
+        return self._zeroed(self.b.urem(a, b) if dt.is_uint(dtype) else self.b.srem(a, b),
+                            zero)
 
     def _floor_float(self, x: ir.Value) -> ir.Value:
         from .codegen_intrin import call_intrinsic
@@ -265,7 +292,10 @@ class ExprCodeGen:
 
     def _e_FloorDiv(self, e: FloorDiv) -> ir.Value:
         a, b, dtype = self._operands(e)
-        b = self._divisor(b, dtype)
+        b, zero = self._safe_divisor(a, self._divisor(b, dtype), dtype)
+        return self._zeroed(self._floordiv(e, a, b, dtype), zero)
+
+    def _floordiv(self, e: FloorDiv, a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
         bb = self.b
         if dt.is_float(dtype):
             return self._floor_float(bb.fdiv(a, b))
@@ -294,7 +324,10 @@ class ExprCodeGen:
 
     def _e_FloorMod(self, e: FloorMod) -> ir.Value:
         a, b, dtype = self._operands(e)
-        b = self._divisor(b, dtype)
+        b, zero = self._safe_divisor(a, self._divisor(b, dtype), dtype)
+        return self._zeroed(self._floormod(e, a, b, dtype), zero)
+
+    def _floormod(self, e: FloorMod, a: ir.Value, b: ir.Value, dtype: str) -> ir.Value:
         bb = self.b
         if dt.is_float(dtype):
             return bb.fsub(a, bb.fmul(self._floor_float(bb.fdiv(a, b)), b))
