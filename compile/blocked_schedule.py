@@ -39,6 +39,8 @@ from .schedule_facts import (
     _divisor_at_most,
     _epilogue_of,
     _Facts,
+    _parallel_loops,
+    _parallel_prefix,
     _prod,
     _vectorize_inner,
 )
@@ -148,31 +150,23 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     rows_outer = _rows_outer(f, wbytes, threads, knob)
     outer = [n, h, oo, wo] if rows_outer else [n, oo, h, wo]
     red_outer = []
-    slice_bytes = wbytes // max(1, blocks // u)
-    tiles = f.spatial[2][1] // r * (width // p)  # tiles a block of weights serves
-    if (not rows_outer and slice_bytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd
-            and tiles >= knob("BLOCKED_WEIGHT_BLOCK_TILES")
-            and (blocks // u >= threads or not parallel)):
-        # a channel group's weights stream from L2 once per row: block the input channels
-        # so that one block of them serves every row while in L1 (the accumulators are
-        # then stored and reloaded once per block, so there must be tiles enough to share
-        # it; the channel groups alone then run in parallel, so there must be a group per
-        # thread)
+    # the weights one block of input channels is carved from, when they stream from L2
+    # once per tile: a channel group's (groups outermost: every row reuses the block) or
+    # all of them (rows outermost, BLOCKED_ROW_WEIGHT_BLOCKS: every tile of the row does).
+    # The accumulators are stored and reloaded once per block, so there must be tiles
+    # enough to share it; with groups outermost the groups alone then run in parallel, so
+    # there must be a group per thread.
+    carved = None
+    if not rows_outer and (blocks // u >= threads or not parallel) \
+            and f.spatial[2][1] // r * (width // p) >= knob("BLOCKED_WEIGHT_BLOCK_TILES"):
+        carved = wbytes // max(1, blocks // u)
+    elif rows_outer and knob("BLOCKED_ROW_WEIGHT_BLOCKS") \
+            and (blocks // u) * (width // p) >= knob("BLOCKED_WEIGHT_BLOCK_TILES"):
+        carved = wbytes
+    if carved is not None and carved > knob("BLOCKED_WEIGHT_BLOCK_BYTES") and rd:
         first = f.reduce[0][1]
         b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
-                                        * first // slice_bytes))
-        if b < first:
-            ro, ri_ = s.split(rd[0], [None, b])
-            red_outer, rd = [ro], [ri_, *rd[1:]]
-    elif (rows_outer and knob("BLOCKED_ROW_WEIGHT_BLOCKS") and rd
-            and wbytes > knob("BLOCKED_WEIGHT_BLOCK_BYTES")
-            and (blocks // u) * (width // p) >= knob("BLOCKED_WEIGHT_BLOCK_TILES")):
-        # rows outermost: a row's tiles (every channel group) share each block of input
-        # channels' weights while it is in L1, instead of streaming all the weights from
-        # L2 once per tile
-        first = f.reduce[0][1]
-        b = _divisor_at_most(first, max(1, knob("BLOCKED_WEIGHT_BLOCK_BYTES")
-                                        * first // wbytes))
+                                        * first // carved))
         if b < first:
             ro, ri_ = s.split(rd[0], [None, b])
             red_outer, rd = [ro], [ri_, *rd[1:]]
@@ -187,21 +181,11 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     s.vectorize(oi)
     row_loop = h
     if parallel:
-        # the leading loops (unit ones skipped) until every thread has chunks enough
-        take, total = [], 1
-        for lp in outer[:2] if red_outer else outer[:3]:
-            ext = _const(s.get(lp).extent) or 1
-            if ext == 1 and not take:
-                continue
-            take.append(lp)
-            total *= ext
-            if total >= threads * knob("CHUNKS_PER_THREAD"):
-                break
-        if total >= 2:
-            par = s.fuse(*take) if len(take) > 1 else take[0]
-            s.parallel(par)
-            if any(lp is h for lp in take):
-                row_loop = par
+        take = _parallel_loops(s, outer[:2] if red_outer else outer[:3], threads,
+                               knob("CHUNKS_PER_THREAD"))
+        par = _parallel_prefix(s, take, threads, knob("CHUNKS_PER_THREAD"))
+        if par is not None and any(lp is h for lp in take):
+            row_loop = par
     for pad in pads:  # the padded rows one output row reads, copied per row
         s.compute_at(pad, row_loop)
         _vectorize_inner(s, pad, lanes)

@@ -236,10 +236,9 @@ def _constant_params(func: Any) -> frozenset:
                      if 0 <= i < len(params))
 
 
-def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int):
-    """Fuse the leading loops until there are enough iterations for every thread
-    (``chunks`` each), then mark the fused loop parallel. Returns the parallel loop (None
-    if none)."""
+def _parallel_loops(s: Schedule, loops: list, threads: int, chunks: int) -> list:
+    """The leading ``loops`` (leading unit ones skipped) until there are enough iterations
+    for every thread (``chunks`` each): what :func:`_parallel_prefix` fuses."""
     take, prod = [], 1
     for lp in loops:
         ext = _const(s.get(lp).extent) or 1
@@ -249,7 +248,15 @@ def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int):
         prod *= ext
         if prod >= threads * chunks:
             break
-    if prod < 2:
+    return take
+
+
+def _parallel_prefix(s: Schedule, loops: list, threads: int, chunks: int):
+    """Fuse the leading loops until there are enough iterations for every thread
+    (``chunks`` each), then mark the fused loop parallel. Returns the parallel loop (None
+    if none)."""
+    take = _parallel_loops(s, loops, threads, chunks)
+    if _prod([_const(s.get(lp).extent) or 1 for lp in take]) < 2:
         return None
     fused = s.fuse(*take) if len(take) > 1 else take[0]
     s.parallel(fused)
