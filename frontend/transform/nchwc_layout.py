@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Binding, Call, Constant, Expr, Function, IRModule, TensorType, Var, op_call
-from ..ir import uses as atoms_of
+from ..ir import Call, Constant, Expr, Function, IRModule, TensorType, Var, op_call
 from .pointwise_conv import _elementwise
+from .util import AltForms
 
 #: the channel block: one 512-bit vector of float32
 CHANNEL_BLOCK = 16
@@ -210,30 +210,16 @@ def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> s
 def _rewrite(func: Function, block: int, min_pointwise: float) -> Function:
     layout = f"NCHW{block}c"
     chosen = _convs_to_block(func, block, min_pointwise)
-    bindings: list[Binding] = []
-    # id(4-d var) -> (its blocked var, the 4-d var); the 4-d binding is emitted on demand
-    blocked: dict[int, tuple[Var, Var]] = {}
-    shown: set[int] = set()  # 4-d vars whose transform back is bound
+    # the 4-d value is bound (a transform of the blocked one) when something needs it
+    forms = AltForms(lambda bv, v: op_call("layout_transform", [bv], {
+        "src_layout": layout, "dst_layout": "NCHW"}))
+    emit, four_d = forms.emit, forms.original
     into: dict[int, Var] = {}  # id(4-d var) -> its transform into the blocked layout
-
-    def emit(name: str, value: Call) -> Var:
-        v = Var(name, value.type)
-        bindings.append(Binding(v, value))
-        return v
-
-    def four_d(a: Expr) -> Expr:
-        """``a`` as the rest of the graph sees it (binding its transform back once)."""
-        if isinstance(a, Var) and id(a) in blocked and id(a) not in shown:
-            bv, v = blocked[id(a)]
-            shown.add(id(a))
-            bindings.append(Binding(v, op_call("layout_transform", [bv], {
-                "src_layout": layout, "dst_layout": "NCHW"})))
-        return a
 
     def blockable(a: Expr, shape: tuple[int, ...]) -> bool:
         """Can ``a`` (an operand of an op with the 4-d result ``shape``) take part in the
         blocked form (see :func:`as_blocked`)?"""
-        if isinstance(a, Var) and id(a) in blocked:
+        if forms.alt(a) is not None:
             return True
         t = a.type
         if not isinstance(t, TensorType) or len(t.shape) > 4:
@@ -247,8 +233,9 @@ def _rewrite(func: Function, block: int, min_pointwise: float) -> Function:
 
     def as_blocked(a: Expr) -> Expr:
         """``a`` in the blocked form; ``blockable(a, ...)`` holds."""
-        if isinstance(a, Var) and id(a) in blocked:
-            return blocked[id(a)][0]
+        bv = forms.alt(a)
+        if bv is not None:
+            return bv
         t = a.type
         if not t.shape:  # type: ignore[union-attr]
             return a
@@ -276,28 +263,21 @@ def _rewrite(func: Function, block: int, min_pointwise: float) -> Function:
                 x, wb = as_blocked(x), Constant(pack_weight(w.data, block), w.name)
             else:  # NCHW data in, blocked out
                 x, wb = four_d(x), Constant(pack_weight_out(w.data, block), w.name)
-            bv = emit(f"{b.var.name}_b", op_call("nn.conv2d_nchwc", [x, wb], attrs))
-            blocked[id(b.var)] = (bv, b.var)
+            forms.record(b.var, emit(f"{b.var.name}_b",
+                                     op_call("nn.conv2d_nchwc", [x, wb], attrs)))
             continue
         if (isinstance(v, Call) and v.op in POOLS and "layout" not in v.attrs
-                and isinstance(v.args[0], Var) and id(v.args[0]) in blocked):
-            bv = emit(f"{b.var.name}_b", op_call(
-                v.op, [blocked[id(v.args[0])][0]], {**v.attrs, "layout": layout}))
-            blocked[id(b.var)] = (bv, b.var)
+                and forms.alt(v.args[0]) is not None):
+            forms.record(b.var, emit(f"{b.var.name}_b", op_call(
+                v.op, [forms.alt(v.args[0])], {**v.attrs, "layout": layout})))
             continue
         if (isinstance(v, Call) and _elementwise(v) and isinstance(v.type, TensorType)
                 and len(v.type.shape) == 4
-                and any(isinstance(a, Var) and id(a) in blocked for a in v.args)):
+                and any(forms.alt(a) is not None for a in v.args)):
             shape = tuple(v.type.shape)
             if all(blockable(a, shape) for a in v.args):
                 args = [as_blocked(a) for a in v.args]
-                bv = emit(f"{b.var.name}_b", op_call(v.op, args, v.attrs))
-                blocked[id(b.var)] = (bv, b.var)
+                forms.record(b.var, emit(f"{b.var.name}_b", op_call(v.op, args, v.attrs)))
                 continue
-        for a in atoms_of(v):
-            four_d(a)
-        bindings.append(b)
-    for o in func.outputs:
-        for a in atoms_of(o):
-            four_d(a)
-    return func.with_bindings(bindings, func.outputs)
+        forms.keep(b)
+    return forms.finish(func)

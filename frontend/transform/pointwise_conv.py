@@ -28,18 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import (
-    Binding,
-    Call,
-    Constant,
-    Expr,
-    Function,
-    IRModule,
-    TensorType,
-    Var,
-    op_call,
-    uses,
-)
+from ..ir import Call, Constant, Expr, Function, IRModule, TensorType, Var, op_call
+from .util import AltForms
 
 #: lanes of a 512-bit vector of float32
 PIXEL_LANES = 16
@@ -124,28 +114,14 @@ def _flat_shape(shape: tuple[int, ...], hw: tuple[int, int]) -> tuple[int, ...] 
 
 
 def _rewrite(func: Function) -> Function:
-    bindings: list[Binding] = []
-    # id(4-d var) -> (its flat var, its 4-d var); the 4-d binding is emitted on demand
-    flat: dict[int, tuple[Var, Var]] = {}
-    shown: set[int] = set()  # 4-d vars whose reshape-back is bound
-
-    def emit(name: str, value: Call) -> Var:
-        v = Var(name, value.type)
-        bindings.append(Binding(v, value))
-        return v
-
-    def four_d(a: Expr) -> Expr:
-        """``a`` as the rest of the graph sees it (binding its reshape-back once)."""
-        if isinstance(a, Var) and id(a) in flat and id(a) not in shown:
-            fv, v = flat[id(a)]
-            shown.add(id(a))
-            bindings.append(Binding(v, op_call("reshape", [fv], {
-                "newshape": tuple(v.type.shape)})))  # type: ignore[union-attr]
-        return a
+    # the 4-d value is bound (a reshape of the flat one) when something needs it
+    forms = AltForms(lambda fv, v: op_call("reshape", [fv], {
+        "newshape": tuple(v.type.shape)}))  # type: ignore[union-attr]
+    emit, four_d = forms.emit, forms.original
 
     def flattens(a: Expr, hw: tuple[int, int]) -> bool:
         """Can ``a`` take part in the flat form (see :func:`as_flat`)?"""
-        if isinstance(a, Var) and id(a) in flat:
+        if forms.alt(a) is not None:
             return True
         t = a.type
         return isinstance(t, TensorType) and (
@@ -154,8 +130,9 @@ def _rewrite(func: Function) -> Function:
     def as_flat(a: Expr, hw: tuple[int, int]) -> Expr:
         """``a`` in the flat form: a flat value itself, a scalar as it is, a constant
         reshaped, another tensor through a reshape (a view); ``flattens(a)`` holds."""
-        if isinstance(a, Var) and id(a) in flat:
-            return flat[id(a)][0]
+        fv = forms.alt(a)
+        if fv is not None:
+            return fv
         t = a.type
         if not t.shape:  # type: ignore[union-attr]
             return a
@@ -174,22 +151,15 @@ def _rewrite(func: Function) -> Function:
             xf = as_flat(x, (h, wd))
             w2 = Constant(w.data.reshape(w.data.shape[0], w.data.shape[1]), w.name)
             attrs = {"out_dtype": v.attrs["out_dtype"]} if v.attrs.get("out_dtype") else {}
-            fv = emit(f"{b.var.name}_flat", op_call("matmul", [w2, xf], attrs))
-            flat[id(b.var)] = (fv, b.var)
+            forms.record(b.var, emit(f"{b.var.name}_flat", op_call("matmul", [w2, xf], attrs)))
             continue
         if (isinstance(v, Call) and _elementwise(v) and isinstance(v.type, TensorType)
                 and len(v.type.shape) == 4
-                and any(isinstance(a, Var) and id(a) in flat for a in v.args)):
+                and any(forms.alt(a) is not None for a in v.args)):
             hw = tuple(v.type.shape[2:])
             if all(flattens(a, hw) for a in v.args):  # type: ignore[arg-type]
                 args = [as_flat(a, hw) for a in v.args]  # type: ignore[arg-type]
-                fv = emit(f"{b.var.name}_flat", op_call(v.op, args, v.attrs))
-                flat[id(b.var)] = (fv, b.var)
+                forms.record(b.var, emit(f"{b.var.name}_flat", op_call(v.op, args, v.attrs)))
                 continue
-        for a in uses(v):
-            four_d(a)
-        bindings.append(b)
-    for o in func.outputs:
-        for a in uses(o):
-            four_d(a)
-    return func.with_bindings(bindings, func.outputs)
+        forms.keep(b)
+    return forms.finish(func)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from onnxtune.tir import structural_equal, structural_hash
 from onnxtune.tir.function import PrimFunc
 
-from ..ir import Function, Var, uses
+from ..ir import Binding, Call, Expr, Function, Var, uses
 
 
 def use_counts(func: Function) -> dict[int, int]:
@@ -79,3 +80,51 @@ def attrs_key(attrs: dict[str, Any]) -> Any:
         return tuple(sorted((k, conv(v)) for k, v in attrs.items()))
     except TypeError:
         return None
+
+
+class AltForms:
+    """The bindings of a pass that computes some values in another form (pixels flattened,
+    channels blocked): :meth:`emit` binds a new value, :meth:`record` says that ``var``
+    is now computed as ``alt``, and :meth:`original` binds ``var = back(alt, var)`` the
+    first time the rest of the graph needs ``var`` itself (its uses, the outputs)."""
+
+    def __init__(self, back: Callable[[Var, Var], Call]):
+        self.bindings: list[Binding] = []
+        self._alt: dict[int, tuple[Var, Var]] = {}  # id(var) -> (its alt var, var)
+        self._shown: set[int] = set()  # vars whose binding back is emitted
+        self._back = back
+
+    def emit(self, name: str, value: Call) -> Var:
+        v = Var(name, value.type)
+        self.bindings.append(Binding(v, value))
+        return v
+
+    def record(self, var: Var, alt: Var) -> None:
+        self._alt[id(var)] = (alt, var)
+
+    def alt(self, a: Expr) -> Var | None:
+        """``a``'s other form, None when it has none."""
+        got = self._alt.get(id(a)) if isinstance(a, Var) else None
+        return got[0] if got is not None else None
+
+    def original(self, a: Expr) -> Expr:
+        """``a`` as the rest of the graph sees it (binding it back from its other form,
+        once)."""
+        if isinstance(a, Var) and id(a) in self._alt and id(a) not in self._shown:
+            alt, var = self._alt[id(a)]
+            self._shown.add(id(a))
+            self.bindings.append(Binding(var, self._back(alt, var)))
+        return a
+
+    def keep(self, b: Binding) -> None:
+        """``b`` unchanged, its operands in their original form."""
+        for a in uses(b.value):
+            self.original(a)
+        self.bindings.append(b)
+
+    def finish(self, func: Function) -> Function:
+        """``func`` with these bindings, its outputs in their original form."""
+        for o in func.outputs:
+            for a in uses(o):
+                self.original(a)
+        return func.with_bindings(self.bindings, func.outputs)
