@@ -111,31 +111,31 @@ def _as_database(database: Any) -> Any:
     return db
 
 
+def _config_of(work_dir: str) -> dict | None:
+    """A work_dir's ``onnxtune_config.json`` (what tune_model wrote down), None when there
+    is none or it does not parse."""
+    import json
+
+    try:
+        with open(os.path.join(work_dir, "onnxtune_config.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def _graph_of(work_dir: str) -> dict[str, bool]:
     """The graph options a work_dir was tuned with (tune_model writes them down; one
     tuned before that ran with :data:`~onnxtune.frontend.transform.pipeline.
     LEGACY_OPTIONS`; no config at all: none, the current ones apply)."""
-    import json
-
     from onnxtune.frontend.transform.pipeline import LEGACY_OPTIONS
 
-    try:
-        with open(os.path.join(work_dir, "onnxtune_config.json")) as f:
-            config = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return {**LEGACY_OPTIONS, **config.get("graph", {})}
+    config = _config_of(work_dir)
+    return {} if config is None else {**LEGACY_OPTIONS, **config.get("graph", {})}
 
 
 def _equality_of(work_dir: str) -> str:
     """The module_equality a work_dir was tuned with (tune_model writes it down)."""
-    import json
-
-    try:
-        with open(os.path.join(work_dir, "onnxtune_config.json")) as f:
-            return str(json.load(f).get("module_equality", "structural"))
-    except (OSError, ValueError):
-        return "structural"
+    return str((_config_of(work_dir) or {}).get("module_equality", "structural"))
 
 
 def load(path: str | os.PathLike) -> Any:

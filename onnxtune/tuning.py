@@ -319,11 +319,21 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     report.txt and, with ``report_html``, report.html with PNG copies of its charts).
     """
     from onnxtune.compile.target import Target
+    from onnxtune.frontend import from_onnx
     from onnxtune.frontend.transform.pipeline import (
         LEGACY_OPTIONS,
         current_graph_options,
         graph_options,
     )
+    from onnxtune.tuner.database import JSONDatabase
+    from onnxtune.tuner.relax_integration import (
+        compile_relax,
+        extract_tasks,
+        extracted_tasks_to_tune_contexts,
+    )
+    from onnxtune.tuner.runner.local_runner import LocalRunner
+    from onnxtune.tuner.task_scheduler import TaskScheduler
+    from onnxtune.tuner.tune import tune_tasks
 
     if max_trials_global < 0:
         raise ValueError(f"tune_model: max_trials_global must be >= 0, got {max_trials_global}")
@@ -336,7 +346,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     model_name = (model_or_path if isinstance(model_or_path, str)
                   else (model.graph.name or "model"))
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
-    config_path = os.path.join(work_dir, "onnxtune_config.json")
+    config_path = os.path.join(work_dir, CONFIG_FILE)
     graph = current_graph_options()
     if os.path.exists(config_path):
         with open(config_path) as f:
@@ -351,106 +361,81 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     with open(config_path, "w") as f:
         json.dump({"module_equality": module_equality, "target": str(tgt),
                    "model": str(model_name), "graph": graph}, f)
-    with graph_options(**graph):
-        return _tune(model, model_name, work_dir, tgt, max_trials_global,
-                     max_trials_per_task, num_trials_per_iter, module_equality, strategy,
-                     population_size, task_scheduler, cost_model, post_optimization, seed,
-                     validate, benchmark, report_html, progress, verify_top_k,
-                     evaluator_config)
+    with graph_options(**graph):  # (the work_dir's: its records' tasks)
+        mod = from_onnx(model)
+        tasks = extract_tasks(mod, tgt, module_equality=module_equality)
+        database = JSONDatabase(work_dir=work_dir, module_equality=module_equality)
+        scheduler = TaskScheduler.create(task_scheduler)
+        stream = sys.stderr if progress is True else (progress or None)
+        bar = _Progress(max_trials_global, stream, os.path.join(work_dir, CURVE_FILE),
+                        already=sum(database.trials_of(w) for w in database.workloads))
+        scheduler.on_progress = bar
+        scheduler.quiet = stream is None
+        interrupted = False
+        t0 = time.perf_counter()
+        if tasks and max_trials_global // len(tasks) < num_trials_per_iter:
+            # every task gets one warm-up round first: with a small budget, smaller rounds
+            # let each task be measured at least once
+            num_trials_per_iter = max(2, max_trials_global // len(tasks))
+            logger.info("%d tasks share %d trials: %d trials per round", len(tasks),
+                        max_trials_global, num_trials_per_iter)
+        if strategy == "evolutionary":
+            from onnxtune.tuner.search_strategy.evolutionary_search import EvolutionarySearch
 
+            pop = population_size or min(512, max(64, 4 * num_trials_per_iter))
+            strategy = EvolutionarySearch(population_size=pop,
+                                          init_min_unmeasured=min(50, pop // 2))
+        if max_trials_global > 0 and tasks:
+            measure_default_schedules(tasks, database, tgt, evaluator_config)
+            contexts, weights = extracted_tasks_to_tune_contexts(
+                tasks, work_dir, "post-order-apply+default-variants", strategy, seed=seed)
+            runner = LocalRunner(evaluator_config=evaluator_config)  # None: the defaults
+            try:
+                tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
+                           max_trials_global=max_trials_global,
+                           max_trials_per_task=max_trials_per_task,
+                           num_trials_per_iter=num_trials_per_iter, database=database,
+                           cost_model=cost_model, task_scheduler=scheduler,
+                           module_equality=module_equality, post_optimization=post_optimization,
+                           runner=runner)
+            except KeyboardInterrupt:
+                interrupted = True
+                logger.warning("tuning interrupted: compiling from the %d records measured so far",
+                               len(database))
+            finally:
+                runner.close()
+                if stream is not None:
+                    stream.write("\n")
+        tuning_seconds = time.perf_counter() - t0
+        verification = None
+        if max_trials_global > 0 and tasks and verify_top_k > 0 and not interrupted:
+            verification = verify_tasks(tasks, database, tgt, verify_top_k, stream,
+                                        evaluator_config)
+            model_sel = select_tasks_in_model(tasks, database, mod, tgt, stream)
+            verification["model"] = model_sel
+            if model_sel is not None:  # a switched task's two in-model records
+                verification["records"] += 2 * model_sel["switched"]
+        stats: dict[str, int] = {}
+        executable = compile_relax(database, mod, tgt, stats=stats)
+        report = TuneReport(
+            str(model_name), str(tgt), work_dir, module_equality,
+            _task_reports(scheduler, tasks, database, verification is not None),
+            getattr(scheduler, "total_trials", 0), tuning_seconds, interrupted, stats,
+            tgt.num_cores, model_curve=_read_curve(os.path.join(work_dir, CURVE_FILE)),
+            verification=verification)
+        if validate or benchmark:
+            from .session import InferenceSession
 
-def _tune(model: Any, model_name: str, work_dir: str, tgt: Any, max_trials_global: int,
-          max_trials_per_task: int | None, num_trials_per_iter: int, module_equality: str,
-          strategy: Any, population_size: int | None, task_scheduler: str, cost_model: Any,
-          post_optimization: bool, seed: int | None, validate: bool, benchmark: bool,
-          report_html: bool, progress: Any, verify_top_k: int,
-          evaluator_config: Any) -> TuneResult:
-    """tune_model's work, under the graph options of its work_dir."""
-    from onnxtune.frontend import from_onnx
-    from onnxtune.tuner.database import JSONDatabase
-    from onnxtune.tuner.relax_integration import (
-        compile_relax,
-        extract_tasks,
-        extracted_tasks_to_tune_contexts,
-    )
-    from onnxtune.tuner.runner.local_runner import LocalRunner
-    from onnxtune.tuner.task_scheduler import TaskScheduler
-    from onnxtune.tuner.tune import tune_tasks
-
-    mod = from_onnx(model)
-    tasks = extract_tasks(mod, tgt, module_equality=module_equality)
-    database = JSONDatabase(work_dir=work_dir, module_equality=module_equality)
-    scheduler = TaskScheduler.create(task_scheduler)
-    stream = sys.stderr if progress is True else (progress or None)
-    bar = _Progress(max_trials_global, stream, os.path.join(work_dir, CURVE_FILE),
-                    already=sum(database.trials_of(w) for w in database.workloads))
-    scheduler.on_progress = bar
-    scheduler.quiet = stream is None
-    interrupted = False
-    t0 = time.perf_counter()
-    if tasks and max_trials_global // len(tasks) < num_trials_per_iter:
-        # every task gets one warm-up round first: with a small budget, smaller rounds
-        # let each task be measured at least once
-        num_trials_per_iter = max(2, max_trials_global // len(tasks))
-        logger.info("%d tasks share %d trials: %d trials per round", len(tasks),
-                    max_trials_global, num_trials_per_iter)
-    if strategy == "evolutionary":
-        from onnxtune.tuner.search_strategy.evolutionary_search import EvolutionarySearch
-
-        pop = population_size or min(512, max(64, 4 * num_trials_per_iter))
-        strategy = EvolutionarySearch(population_size=pop,
-                                      init_min_unmeasured=min(50, pop // 2))
-    if max_trials_global > 0 and tasks:
-        measure_default_schedules(tasks, database, tgt, evaluator_config)
-        contexts, weights = extracted_tasks_to_tune_contexts(
-            tasks, work_dir, "post-order-apply+default-variants", strategy, seed=seed)
-        runner = LocalRunner(evaluator_config=evaluator_config)  # None: the defaults
-        try:
-            tune_tasks(tasks=contexts, task_weights=weights, work_dir=work_dir,
-                       max_trials_global=max_trials_global,
-                       max_trials_per_task=max_trials_per_task,
-                       num_trials_per_iter=num_trials_per_iter, database=database,
-                       cost_model=cost_model, task_scheduler=scheduler,
-                       module_equality=module_equality, post_optimization=post_optimization,
-                       runner=runner)
-        except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("tuning interrupted: compiling from the %d records measured so far",
-                           len(database))
-        finally:
-            runner.close()
-            if stream is not None:
-                stream.write("\n")
-    tuning_seconds = time.perf_counter() - t0
-    verification = None
-    if max_trials_global > 0 and tasks and verify_top_k > 0 and not interrupted:
-        verification = verify_tasks(tasks, database, tgt, verify_top_k, stream,
-                                    evaluator_config)
-        model_sel = select_tasks_in_model(tasks, database, mod, tgt, stream)
-        verification["model"] = model_sel
-        if model_sel is not None:  # a switched task's two in-model records
-            verification["records"] += 2 * model_sel["switched"]
-    stats: dict[str, int] = {}
-    executable = compile_relax(database, mod, tgt, stats=stats)
-    report = TuneReport(
-        str(model_name), str(tgt), work_dir, module_equality,
-        _task_reports(scheduler, tasks, database, verification is not None),
-        getattr(scheduler, "total_trials", 0), tuning_seconds, interrupted, stats,
-        tgt.num_cores, model_curve=_read_curve(os.path.join(work_dir, CURVE_FILE)),
-        verification=verification)
-    if validate or benchmark:
-        from .session import InferenceSession
-
-        sess = InferenceSession(executable)
-        ort_sess = onnxruntime_session(model, tgt.num_cores)
-        if validate:
-            report.accuracy = compare_with_onnxruntime(sess, ort_sess)
-        if benchmark:
-            feed = random_inputs(sess.get_inputs(), 1)
-            report.ours_ms = median_seconds(lambda: sess.run(None, feed)) * 1e3
-            report.onnxruntime_ms = median_seconds(lambda: ort_sess.run(None, feed)) * 1e3
-    write_report(report, work_dir, html=report_html)
-    return TuneResult(database, executable, tasks, report)
+            sess = InferenceSession(executable)
+            ort_sess = onnxruntime_session(model, tgt.num_cores)
+            if validate:
+                report.accuracy = compare_with_onnxruntime(sess, ort_sess)
+            if benchmark:
+                feed = random_inputs(sess.get_inputs(), 1)
+                report.ours_ms = median_seconds(lambda: sess.run(None, feed)) * 1e3
+                report.onnxruntime_ms = median_seconds(lambda: ort_sess.run(None, feed)) * 1e3
+        write_report(report, work_dir, html=report_html)
+        return TuneResult(database, executable, tasks, report)
 
 
 def verify_tasks(tasks: list[Any], database: Any, target: Any, top_k: int,
