@@ -21,7 +21,11 @@ and there are rows for every thread, else channel groups first (each thread read
 the weights); channel groups whose weights exceed ``BLOCKED_WEIGHT_BLOCK_BYTES`` block
 their input channels, each block of weights serving every row while in L1. The padded
 rows one output row reads are copied per row (or, with ``BLOCKED_PAD_INLINE``, read
-through the padding condition). Knobs (read through the planner's ``knob``) are
+through the padding condition). Where the input channels are carved and the weight is
+larger than ``BLOCKED_PREFETCH_BYTES``, the reduction's innermost loop carries the
+``software_prefetch`` annotation: each step prefetches the weights of the next block of
+input channels, so that they stream in from memory while this block's rows run instead of
+stalling its first row. Knobs (read through the planner's ``knob``) are
 :mod:`.default_schedule`'s ``BLOCKED_*``.
 """
 
@@ -34,6 +38,7 @@ from onnxtune.tir import dtype as dt
 from onnxtune.tir.functor import collect_vars
 from onnxtune.tir.schedule import Schedule
 
+from .codegen_stmt import PREFETCH_KEY
 from .schedule_facts import (
     _const,
     _divisor_at_most,
@@ -171,6 +176,14 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
             ro, ri_ = s.split(rd[0], [None, b])
             red_outer, rd = [ro], [ri_, *rd[1:]]
     s.reorder(*outer[:2], *red_outer, *outer[2:], *rd, *hi, wi, ou, oi)
+    limit = knob("BLOCKED_PREFETCH_BYTES")
+    if red_outer and limit is not None and wbytes > limit:
+        # the next block of input channels' weights, while this block's rows run
+        wl = next(ld for ld in f.loads if ld.buffer is wbuf)
+        pos = next(k for k, i in enumerate(wl.indices) if f.reduce[0][0] in collect_vars(i))
+        step = _prod([_const(d) or 1 for d in wbuf.shape[pos + 1:]]) * b \
+            * max(1, dt.itemsize(wbuf.dtype))
+        s.annotate(rd[-1], PREFETCH_KEY, [wbuf.name, step])
     if epilogue is not None:
         s.reverse_compute_at(epilogue, outer[1] if red_outer else wo)
         loops = s.get_loops(epilogue)

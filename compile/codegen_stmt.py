@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llvmlite import ir
 
 from onnxtune.tir import dtype as dt
 from onnxtune.tir.arith.utils import expr_text
 from onnxtune.tir.buffer import Buffer
 from onnxtune.tir.expr import BufferLoad, IntImm, PrimExpr, Var
+from onnxtune.tir.functor import collect_vars, pre_order_visit, substitute
 from onnxtune.tir.stmt import (
     Allocate,
     Block,
@@ -22,8 +25,13 @@ from onnxtune.tir.stmt import (
     Stmt,
 )
 
-from .codegen_expr import I8, I64, PTR, lanes_of, ltype
+from .codegen_expr import I8, I32, I64, PTR, lanes_of, ltype
 from .codegen_intrin import const_like
+
+#: loop annotation ``[buffer name, bytes]``: each iteration first prefetches (into L2) the
+#: cache line ``bytes`` past every distinct load of that buffer in its body (see
+#: :meth:`StmtCodeGen.software_prefetch`)
+PREFETCH_KEY = "software_prefetch"
 
 #: allocations up to this many bytes with a constant size live on the stack
 STACK_LIMIT = 64 * 1024
@@ -232,6 +240,9 @@ class StmtCodeGen:
         bb.position_at_end(body)
         self.bind(var, phi)
         try:
+            ann = s.annotations.get(PREFETCH_KEY)
+            if ann is not None:
+                self.software_prefetch(s, ann)
             self.stmt(s.body)
         finally:
             self.unbind(var)
@@ -242,3 +253,50 @@ class StmtCodeGen:
             br.set_metadata("llvm.loop", self.loop_metadata(md))
         bb.position_at_end(done)
 
+    def software_prefetch(self, loop: For, ann: Any) -> None:
+        """At the top of an iteration of ``loop`` (annotated ``[buffer name, bytes]``):
+        ``llvm.prefetch`` (read, into L2) of the address ``bytes`` past each distinct load
+        of that buffer in the body whose address is known here (every variable bound, a
+        vectorized loop's at its first lane; loads under other loops are skipped)."""
+        if (not isinstance(ann, (list, tuple)) or len(ann) != 2
+                or not isinstance(ann[0], str) or isinstance(ann[1], bool)
+                or not isinstance(ann[1], int)):
+            raise ValueError(f"loop {loop.loop_var.name}: annotation {PREFETCH_KEY} must be "
+                             f"[buffer name, bytes], got {ann!r}")
+        name, dist = ann
+        starts: dict[Var, PrimExpr] = {}
+        seen: dict[str, PrimExpr] = {}
+        bufs: dict[str, Buffer] = {}
+
+        def visit(n: Any) -> bool | None:
+            if isinstance(n, For):
+                if n.kind != ForKind.VECTORIZED:
+                    return False  # its loads' addresses are not known at the top
+                starts[n.loop_var] = n.min
+            elif isinstance(n, BufferLoad) and n.buffer.name == name and len(n.indices) == 1:
+                idx = substitute(n.indices[0], lambda v: starts.get(v))
+                if all(v in self.vars for v in collect_vars(idx)):
+                    seen.setdefault(expr_text(idx), idx)
+                    bufs[expr_text(idx)] = n.buffer
+            return None
+
+        pre_order_visit(loop.body, visit)
+        if not seen:
+            return
+        fn = self.b.module.globals.get("llvm.prefetch.p0")
+        if fn is None:
+            fn = ir.Function(self.b.module, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]),
+                             "llvm.prefetch.p0")
+        saved, self.lanes = self.lanes, 0
+        try:
+            for key, idx in seen.items():
+                buf = bufs[key]
+                if buf not in self.bufs:
+                    continue
+                et = ltype(buf.dtype, mem=True)
+                ptr = self.b.gep(self.buffer_ptr(buf), [self.index(idx)], source_etype=et)
+                ptr = self.b.gep(ptr, [ir.Constant(I64, dist)], source_etype=I8)
+                self.b.call(fn, [ptr, ir.Constant(I32, 0), ir.Constant(I32, 2),
+                                 ir.Constant(I32, 1)])
+        finally:
+            self.lanes = saved

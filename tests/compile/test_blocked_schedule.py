@@ -8,6 +8,7 @@ import pytest
 
 from onnxtune.compile import build
 from onnxtune.compile.blocked_schedule import blocked_tile
+from onnxtune.compile.codegen_stmt import PREFETCH_KEY
 from onnxtune.compile.default_schedule import default_schedule_of, resolve_knobs
 from onnxtune.frontend.op import get_op
 from onnxtune.frontend.transform.nchwc_layout import (
@@ -124,6 +125,7 @@ def test_blocked_tile_matches_numpy(c, o, h, wd, k, stride, pad):
     {"BLOCKED_ROWS_OUTER": True}, {"BLOCKED_ROWS_OUTER": False},
     {"BLOCKED_PAD_INLINE": True}, {"BLOCKED_WEIGHT_BLOCK_BYTES": 1024},
     {"BLOCKED_POINTS": 4, "BLOCKED_VECTORS": 1}, {"BLOCKED_REGISTERS": 3},
+    {"BLOCKED_WEIGHT_BLOCK_BYTES": 1024, "BLOCKED_PREFETCH_BYTES": 0},
 ])
 def test_every_blocked_knob_keeps_the_result(knobs):
     """Every knob the tuner's variant grid turns (loop order, padding inlined, input
@@ -161,3 +163,29 @@ def test_rows_or_channel_groups_run_in_parallel():
     assert _loops(big)[2] == [8]
     text = big.script()
     assert "rc_0" in text and "rc_1" in text
+
+
+def _prefetches(func):
+    """The software_prefetch annotations of ``func``'s loops."""
+    found = []
+    post_order_visit(func.body, lambda n: isinstance(n, For) and PREFETCH_KEY in n.annotations
+                     and found.append(n.annotations[PREFETCH_KEY]))
+    return found
+
+
+def test_large_carved_weights_prefetch_the_next_block():
+    """Input channels carved into blocks and a weight over BLOCKED_PREFETCH_BYTES: the
+    reduction's innermost loop prefetches the next block's weights (one input-channel
+    block of 3 x 3 x 16 x 16 floats ahead), and the result is unchanged; a weight under
+    the limit, or the limit None, prefetches nothing."""
+    knobs = {"BLOCKED_WEIGHT_BLOCK_BYTES": 4096, "BLOCKED_ROWS_OUTER": False}
+    func = _run(48, 64, 7, 7, 3, 1, 1, residual=True, seed=5,
+                knobs={**knobs, "BLOCKED_PREFETCH_BYTES": 1024})
+    assert _prefetches(func) == [["w", 3 * 3 * B * B * 4]]
+    for limit in (None, 1 << 30):
+        func = _run(48, 64, 7, 7, 3, 1, 1, knobs={**knobs, "BLOCKED_PREFETCH_BYTES": limit})
+        assert _prefetches(func) == []
+    # the default: ResNet-50's layer4 3x3 (9.4 MB) prefetches, layer3's (2.4 MB) does not
+    for c, h, want in ((512, 7, 1), (256, 14, 0)):
+        sched = default_schedule_of(_func(c, c, h, h, 3, 1, 1, False), "llvm -num-cores=2")
+        assert len(_prefetches(sched.func)) == want
