@@ -265,8 +265,7 @@ class StmtCodeGen:
                              f"[buffer name, bytes], got {ann!r}")
         name, dist = ann
         starts: dict[Var, PrimExpr] = {}
-        seen: dict[str, PrimExpr] = {}
-        bufs: dict[str, Buffer] = {}
+        seen: dict[str, tuple[Buffer, PrimExpr]] = {}  # distinct addresses, by their text
 
         def visit(n: Any) -> bool | None:
             if isinstance(n, For):
@@ -276,27 +275,21 @@ class StmtCodeGen:
             elif isinstance(n, BufferLoad) and n.buffer.name == name and len(n.indices) == 1:
                 idx = substitute(n.indices[0], lambda v: starts.get(v))
                 if all(v in self.vars for v in collect_vars(idx)):
-                    seen.setdefault(expr_text(idx), idx)
-                    bufs[expr_text(idx)] = n.buffer
+                    seen.setdefault(expr_text(idx), (n.buffer, idx))
             return None
 
         pre_order_visit(loop.body, visit)
-        if not seen:
-            return
+        if not seen or self.lanes:
+            return  # (a loop inside a vectorized one: its addresses differ per lane)
         fn = self.b.module.globals.get("llvm.prefetch.p0")
         if fn is None:
             fn = ir.Function(self.b.module, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]),
                              "llvm.prefetch.p0")
-        saved, self.lanes = self.lanes, 0
-        try:
-            for key, idx in seen.items():
-                buf = bufs[key]
-                if buf not in self.bufs:
-                    continue
-                et = ltype(buf.dtype, mem=True)
-                ptr = self.b.gep(self.buffer_ptr(buf), [self.index(idx)], source_etype=et)
-                ptr = self.b.gep(ptr, [ir.Constant(I64, dist)], source_etype=I8)
-                self.b.call(fn, [ptr, ir.Constant(I32, 0), ir.Constant(I32, 2),
-                                 ir.Constant(I32, 1)])
-        finally:
-            self.lanes = saved
+        for buf, idx in seen.values():
+            if buf not in self.bufs:
+                continue  # allocated inside the loop
+            et = ltype(buf.dtype, mem=True)
+            ptr = self.b.gep(self.buffer_ptr(buf), [self.index(idx)], source_etype=et)
+            ptr = self.b.gep(ptr, [ir.Constant(I64, dist)], source_etype=I8)
+            # (address, read, locality 2 = keep in L2 and below, data cache)
+            self.b.call(fn, [ptr, ir.Constant(I32, 0), ir.Constant(I32, 2), ir.Constant(I32, 1)])
