@@ -205,3 +205,69 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     if red_outer or rd:
         s.decompose_reduction(blk, (red_outer or rd)[0])
     return s.get(epilogue).name_hint if epilogue is not None else ""
+
+
+def blocked_depthwise(f: _Facts, lanes: int, params: Any) -> int | None:
+    """The position of the weight among ``f``'s reads when ``f`` is a depthwise convolution
+    in a channel-blocked layout: five spatial axes ``(n, block, row, column, lane)`` in the
+    output's order, the lane axis one vector wide; a parameter (the weight) indexed by
+    ``block`` and, last, ``lane``; the data indexed by ``block``, ``row``, ``column`` and,
+    last, ``lane``; the reduction over the window only (no variable indexes a lane). Else
+    None."""
+    if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
+        return None
+    if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
+        return None
+    (_, _), (blk, _), (row, _), (col, _), (lane, ext) = f.spatial
+    if ext != lanes:
+        return None
+    reads = [r.buffer for r in f.block.reads]
+    widx, data = None, False
+    for ld in f.loads:
+        if not ld.indices or ld.buffer not in reads or ld.indices[-1] is not lane:
+            return None
+        used = set().union(*(collect_vars(i) for i in ld.indices[:-1]))
+        if lane in used or blk not in used:
+            return None
+        if row in used and col in used:
+            data = True
+        elif ld.buffer in params and row not in used and col not in used:
+            widx = reads.index(ld.buffer)
+        else:
+            return None
+    return widx if data else None
+
+
+def blocked_depthwise_schedule(s: Schedule, f: _Facts, widx: int, lanes: int,
+                               parallel: bool, threads: int,
+                               knob: Callable[[str], Any]) -> str:
+    """Schedule block ``f`` of ``s`` (:func:`blocked_depthwise`): a tile of ``p`` output
+    points of a row (the largest divisor of the row up to ``BLOCKED_DEPTHWISE_POINTS`` and
+    ``BLOCKED_REGISTERS - 2``), one accumulator vector each; each window position loads
+    its weight vector once and does ``p`` multiply-adds on input vectors read in place,
+    through the padding's condition (the kernel is bound by memory: copies of the padded
+    rows cost more than the conditions); the channel blocks and rows run in parallel, the
+    epilogue in the tile. Returns the epilogue block's name (run in the tile) or ""."""
+    blk = s.get_block(f.name)
+    data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
+    for pad in [b for b in s.get_producers(blk)
+                if any(w.buffer in data for w in s.get(b).writes)]:
+        s.compute_inline(pad)
+    epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
+    n, cb, h, w, ci, *rd = s.get_loops(blk)
+    cap = min(knob("BLOCKED_DEPTHWISE_POINTS"), knob("BLOCKED_REGISTERS") - 2)
+    wo, wi = s.split(w, [None, _divisor_at_most(f.spatial[3][1], max(1, cap))])
+    s.reorder(n, cb, h, wo, *rd, wi, ci)
+    if epilogue is not None:
+        s.reverse_compute_at(epilogue, wo)
+        loops = s.get_loops(epilogue)
+        if (_const(s.get(loops[-1]).extent) or 0) == lanes:
+            s.vectorize(loops[-1])
+    s.unroll(wi)
+    s.vectorize(ci)
+    if parallel:
+        take = _parallel_loops(s, [n, cb, h], threads, knob("CHUNKS_PER_THREAD"))
+        _parallel_prefix(s, take, threads, knob("CHUNKS_PER_THREAD"))
+    if rd:
+        s.decompose_reduction(blk, rd[0])
+    return s.get(epilogue).name_hint if epilogue is not None else ""

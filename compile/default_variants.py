@@ -37,6 +37,7 @@ VARIANT_KNOBS: tuple[dict[str, Any], ...] = (
     {"BLOCKED_VECTORS": 1},
     {"BLOCKED_VECTORS": 4, "BLOCKED_REGISTERS": 33},
     {"BLOCKED_ROW_WEIGHT_BLOCKS": True},
+    {"BLOCKED_DEPTHWISE_POINTS": 7},
     # row panels (a pointwise convolution as a matmul): register tiles, strip staging
     {"PANEL_VECTORS": 2},
     {"PANEL_VECTORS": 7},

@@ -53,6 +53,9 @@ nn.conv3d              (data NCDHW, weight OIDHW); strides, padding=          OU
 nn.conv2d_nchwc        (data NCHW{b}c [N, C/b, H, W, b], weight OIHW{b}i{b}o OUT_EWISE_FUSABLE
                        [O/b, C/b, kh, kw, b, b]) → NCHW{b}c; strides, padding,
                        dilation, out_dtype (no groups)
+nn.depthwise_conv2d_   (data NCHW{b}c [N, C/b, H, W, b], weight [C/b, kh, kw, OUT_EWISE_FUSABLE
+nchwc                  b]) → NCHW{b}c, one filter per channel; strides,
+                       padding, dilation, out_dtype
 nn.conv2d_transpose    (data NCHW, weight IOHW [C_in, C_out/groups, kh, kw]);  OUT_EWISE_FUSABLE
                        strides=(1,1), padding=(0,0,0,0), output_padding=(0,0),
                        dilation=(1,1), groups=1, out_dtype=None

@@ -193,6 +193,45 @@ def conv2d_nchwc(
     return te.compute((n, ob, osz[0], osz[1], b), f, name="conv2d_nchwc")
 
 
+@register_op("nn.depthwise_conv2d_nchwc", OpPattern.OUT_EWISE_FUSABLE)
+def depthwise_conv2d_nchwc(
+    data: te.Tensor,
+    weight: te.Tensor,
+    strides: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    out_dtype: str | None = None,
+) -> te.Tensor:
+    """Depthwise 2-d convolution (one filter per channel, ONNX Conv with group = channels)
+    in the blocked layout ``NCHW{b}c``: data (N, C/b, H, W, b), weight (C/b, KH, KW, b),
+    result (N, C/b, OH, OW, b); a pad stage (if padded) and one reduction over the window
+    (row, column), every lane its own channel."""
+    name = "nn.depthwise_conv2d_nchwc"
+    dshape, wshape = shape_of(data), shape_of(weight)
+    if len(dshape) != 5 or len(wshape) != 4:
+        raise ValueError(f"{name}: data must be 5-d NCHW<b>c and the weight 4-d "
+                         f"(C/b, KH, KW, b); got {dshape} and {wshape}")
+    n, cb, h, w, b = dshape
+    cb2, kh, kw, b2 = wshape
+    if cb2 != cb or b2 != b:
+        raise ValueError(f"{name}: weight {wshape} does not match data {dshape}: "
+                         f"expected ({cb}, KH, KW, {b})")
+    st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
+    before, after = conv_pads(padding, 2, name)
+    osz = conv_out_sizes(name, (h, w), (kh, kw), st, dil, before, after)
+    out_dtype = out_dtype or data.dtype
+    pad = pad_stage(data, (0, 0, *before, 0), (0, 0, *after, 0), scalar(0, data.dtype))
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+
+    def f(nn: PrimExpr, c: PrimExpr, y: PrimExpr, x: PrimExpr, ci: PrimExpr) -> PrimExpr:
+        v = pad[nn, c, _win(y, st[0], ry, dil[0]), _win(x, st[1], rx, dil[1]), ci]
+        return te.sum(cast(out_dtype, v) * cast(out_dtype, weight[c, ry, rx, ci]),
+                      axis=[ry, rx])
+
+    return te.compute((n, cb, osz[0], osz[1], b), f, name="depthwise_conv2d_nchwc")
+
+
 def conv_transpose(
     data: te.Tensor,
     weight: te.Tensor,

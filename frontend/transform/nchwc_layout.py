@@ -8,12 +8,14 @@ channels of a point from one cache line and stores ``b`` output channels of a po
 vector. This is the layout onnxruntime's and TVM's x86 convolutions run in.
 
 The rewrite, for every ``nn.conv2d`` with a constant weight, no groups, and input and
-output channel counts that are multiples of ``b``, next to another such convolution and
-to no grouped one, in a chain of such convolutions at least half of them 1x1 (a
-bottleneck ResNet's; see :func:`_convs_to_block`):
+output channel counts that are multiples of ``b`` (or a depthwise one: one filter per
+channel, channels a multiple of ``b``), next to another such convolution and to no other
+grouped one, in a chain of such convolutions at least half of them 1x1 (a bottleneck
+ResNet's, a MobileNet's; see :func:`_convs_to_block`):
 
     x_b = layout_transform(x, "NCHW", "NCHW16c")     # unless x is already blocked
     y_b = nn.conv2d_nchwc(x_b, W_b, ...)             # W_b packed now: (O/b, C/b, KH, KW, b, b)
+    y_b = nn.depthwise_conv2d_nchwc(x_b, W_b, ...)   # depthwise: W_b (C/b, KH, KW, b)
 
 then each elementwise or broadcast consumer with the convolution's 4-d output shape runs on
 the blocked form too: a blocked operand as it is, a scalar as it is, a constant whose
@@ -23,7 +25,8 @@ activation into the blocked convolution. A max pool or global pool of a blocked 
 runs blocked too (``layout="NCHW16c"``), and a convolution whose input channels do not
 split into blocks (a stem's 3) reads NCHW and writes the blocked layout when all its
 results go to blocked convolutions: a ResNet runs blocked from its stem to its global
-pool. Wherever a value is needed in NCHW (another op, a grouped convolution, an output),
+pool, and a MobileNetV2 from its stem to its head (but for its 24-channel stage). Wherever
+a value is needed in NCHW (another op, a grouped convolution, an output),
 ``layout_transform(y_b, "NCHW16c", "NCHW")`` is bound under the original variable, once.
 """
 
@@ -73,25 +76,37 @@ def into_blocked_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
         and _channels(call)[1] % block == 0
 
 
+def depthwise_conv(call: Call, block: int = CHANNEL_BLOCK) -> bool:
+    """Is ``call`` an ``nn.conv2d`` of a 4-d float32 input with a constant weight of one
+    filter per channel ((C, 1, KH, KW), groups = C) and C a multiple of ``block``?"""
+    if not _conv_operands(call):
+        return False
+    w, c = call.args[1].data, call.args[0].type.shape[1]  # type: ignore[union-attr]
+    return (int(call.attrs.get("groups", 1)) == c and w.shape[:2] == (c, 1)
+            and c % block == 0)
+
+
 def _channels(call: Call) -> tuple[int, int]:
     """(input, output) channels of a dense convolution."""
     o, c = call.args[1].data.shape[:2]  # type: ignore[union-attr]
     return int(c), int(o)
 
 
-def _dense_conv(call: Call) -> bool:
+def _conv_operands(call: Call) -> bool:
+    """An ``nn.conv2d`` of a 4-d float32 input with a constant 4-d float32 weight?"""
     if call.op != "nn.conv2d" or len(call.args) != 2:
         return False
     x, w = call.args
     if not isinstance(w, Constant) or w.data.ndim != 4 or w.data.dtype != np.float32:
         return False
     t = x.type
-    if not isinstance(t, TensorType) or len(t.shape) != 4 or t.dtype != "float32":
-        return False
-    if int(call.attrs.get("groups", 1)) != 1 or call.attrs.get("out_dtype") not in (
-            None, "float32"):
-        return False
-    return w.data.shape[1] == t.shape[1]
+    return (isinstance(t, TensorType) and len(t.shape) == 4 and t.dtype == "float32"
+            and call.attrs.get("out_dtype") in (None, "float32"))
+
+
+def _dense_conv(call: Call) -> bool:
+    return (_conv_operands(call) and int(call.attrs.get("groups", 1)) == 1
+            and call.args[1].data.shape[1] == call.args[0].type.shape[1])  # type: ignore
 
 
 def pack_weight(w: np.ndarray, block: int) -> np.ndarray:
@@ -107,6 +122,12 @@ def pack_weight_out(w: np.ndarray, block: int) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(o // block, block, c, kh, kw).transpose(0, 2, 3, 4, 1))
 
 
+def pack_depthwise_weight(w: np.ndarray, block: int) -> np.ndarray:
+    """A depthwise weight (C, 1, KH, KW) as (C/b, KH, KW, b)."""
+    c, _, kh, kw = w.shape
+    return np.ascontiguousarray(w.reshape(c // block, block, kh, kw).transpose(0, 2, 3, 1))
+
+
 def block_channels(a: np.ndarray, block: int) -> np.ndarray:
     """A 4-d array (N, C, H, W) as (N, C/b, H, W, b)."""
     n, c, h, w = a.shape
@@ -114,12 +135,14 @@ def block_channels(a: np.ndarray, block: int) -> np.ndarray:
 
 
 def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> set[int]:
-    """ids of the convolution calls to run blocked: :func:`blockable_conv` ones that have
-    a blockable neighbour (the convolution their data comes from, or one their result goes
-    to, through elementwise ops and pools) and no grouped one. A lone convolution would pay
-    a layout transform on each side for nothing to share them with, and a MobileNet's
-    pointwise convolutions, between depthwise ones (which stay in NCHW), likewise. Of the
-    chains these links make, only those whose convolutions are at least ``min_pointwise``
+    """ids of the convolution calls to run blocked: :func:`blockable_conv` and
+    :func:`depthwise_conv` ones that have a blockable neighbour (the convolution their data
+    comes from, or one their result goes to, through elementwise ops and pools) and no
+    other grouped one. A lone convolution would pay a layout transform on each side for
+    nothing to share them with. (A MobileNetV2 with its depthwise convolutions blocked:
+    0.97-1.01x onnxruntime untuned, against 1.35-1.43x in NCHW; with only its pointwise
+    ones, a transform around each depthwise one, it was slower than NCHW.) Of the chains
+    these links make, only those whose convolutions are at least ``min_pointwise`` dense
     1x1 ones: the blocked layout's gain is in pointwise convolutions (ResNet-50's, in the
     model: 0.6-0.95x their NCHW time), while 3x3 ones run about as fast or slower blocked
     (0.9-1.2x); ResNet-18 (3 of 20 pointwise) tuned to 1.18x onnxruntime blocked against
@@ -166,12 +189,12 @@ def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> s
 
     def grouped(call: Call | None) -> bool:
         return (call is not None and call.op == "nn.conv2d"
-                and int(call.attrs.get("groups", 1)) != 1)
+                and int(call.attrs.get("groups", 1)) != 1 and not depthwise_conv(call, block))
 
     cands: dict[int, tuple[Call | None, list[Call]]] = {}
     for b in func.bindings:
         v = b.value
-        if isinstance(v, Call) and blockable_conv(v, block):
+        if isinstance(v, Call) and (blockable_conv(v, block) or depthwise_conv(v, block)):
             src, dst = source(v.args[0]), sinks(b.var)
             if not grouped(src) and not any(grouped(c) for c in dst):
                 cands[id(v)] = (src, dst)
@@ -195,7 +218,7 @@ def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> s
         r = root(k)
         size[r] = size.get(r, 0) + 1
         kh, kw = calls[k].args[1].data.shape[2:]  # type: ignore[union-attr]
-        pointwise[r] = pointwise.get(r, 0) + (kh == kw == 1)
+        pointwise[r] = pointwise.get(r, 0) + (kh == kw == 1 and not depthwise_conv(calls[k]))
     chosen = {k for k in cands
               if size[root(k)] > 1 and pointwise[root(k)] >= min_pointwise * size[root(k)]}
     for b in func.bindings:  # a stem: its data stays NCHW, its result feeds blocked ones
@@ -259,12 +282,15 @@ def _rewrite(func: Function, block: int, min_pointwise: float) -> Function:
             x, w = v.args
             attrs = {k: v.attrs[k] for k in ("strides", "padding", "dilation")
                      if k in v.attrs}
-            if blockable_conv(v, block):
+            op = "nn.conv2d_nchwc"
+            if depthwise_conv(v, block):
+                op = "nn.depthwise_conv2d_nchwc"
+                x, wb = as_blocked(x), Constant(pack_depthwise_weight(w.data, block), w.name)
+            elif blockable_conv(v, block):
                 x, wb = as_blocked(x), Constant(pack_weight(w.data, block), w.name)
             else:  # NCHW data in, blocked out
                 x, wb = four_d(x), Constant(pack_weight_out(w.data, block), w.name)
-            forms.record(b.var, emit(f"{b.var.name}_b",
-                                     op_call("nn.conv2d_nchwc", [x, wb], attrs)))
+            forms.record(b.var, emit(f"{b.var.name}_b", op_call(op, [x, wb], attrs)))
             continue
         if (isinstance(v, Call) and v.op in POOLS and "layout" not in v.attrs
                 and forms.alt(v.args[0]) is not None):

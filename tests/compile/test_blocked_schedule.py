@@ -189,3 +189,59 @@ def test_large_carved_weights_prefetch_the_next_block():
     for c, h, want in ((512, 7, 1), (256, 14, 0)):
         sched = default_schedule_of(_func(c, c, h, h, 3, 1, 1, False), "llvm -num-cores=2")
         assert len(_prefetches(sched.func)) == want
+
+
+def _run_depthwise(c, h, wd, k, stride, pad, dilation=1, knobs=None, seed=0):
+    """A blocked depthwise convolution + bias + relu6 under the default schedule, checked
+    against numpy; returns the scheduled function."""
+    x = te.placeholder((1, c // B, h, wd, B), "float32", name="x")
+    w = te.placeholder((c // B, k, k, B), "float32", name="w")
+    b = te.placeholder((c // B, B), "float32", name="b")
+    y = get_op("nn.depthwise_conv2d_nchwc").compute(x, w, strides=stride, padding=pad,
+                                                    dilation=dilation)
+    out = te.compute(y.static_shape(), lambda n, cb, i, j, ln: te.min(
+        te.max(y[n, cb, i, j, ln] + b[cb, ln], 0.0), 6.0), name="relu6")
+    func = te.create_prim_func([x, w, b, out]).with_attr("layout_free_buffers", [1, 2])
+    sch = default_schedule_of(func, "llvm -num-cores=2", knobs=knobs)
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((1, c, h, wd)).astype(np.float32)
+    ws = rng.standard_normal((c, 1, k, k)).astype(np.float32)
+    bs = rng.standard_normal(c).astype(np.float32)
+    xp = np.pad(xs, ((0, 0), (0, 0), (pad, pad), (pad, pad))).astype(np.float64)
+    span = dilation * (k - 1) + 1
+    oh, ow = (h + 2 * pad - span) // stride + 1, (wd + 2 * pad - span) // stride + 1
+    ref = np.zeros((1, c, oh, ow)) + bs[None, :, None, None]
+    for i in range(k):
+        for j in range(k):
+            r0, c0 = i * dilation, j * dilation
+            ref += xp[:, :, r0:r0 + stride * oh:stride, c0:c0 + stride * ow:stride] \
+                * ws[None, :, 0, i, j, None, None]
+    ref = np.clip(ref, 0.0, 6.0)
+    got = np.full(block_channels(ref.astype(np.float32), B).shape, np.nan, np.float32)
+    wb = np.ascontiguousarray(ws.reshape(c // B, B, k, k).transpose(0, 2, 3, 1))
+    build(sch.func)["main"](block_channels(xs, B), wb, bs.reshape(c // B, B), got)
+    np.testing.assert_allclose(got, block_channels(ref, B), rtol=1e-5, atol=1e-5)
+    return sch.func
+
+
+@pytest.mark.parametrize("c,h,wd,k,stride,pad,dilation,knobs", [
+    (32, 56, 56, 3, 1, 1, 1, None),      # MobileNet's: a 14-point tile, 4 per row
+    (16, 13, 13, 3, 2, 1, 1, None),      # a prime width, stride 2: a 7-point tile
+    (48, 1, 1, 3, 1, 1, 1, None),        # a 1x1 image: every tap but the centre padding
+    (16, 9, 11, 5, 1, 2, 1, None),       # a 5x5 window
+    (32, 12, 12, 3, 1, 2, 2, None),      # dilation 2
+    (16, 28, 28, 3, 1, 1, 1, {"BLOCKED_DEPTHWISE_POINTS": 1}),
+    (16, 28, 28, 3, 1, 1, 1, {"BLOCKED_DEPTHWISE_POINTS": 5}),  # -> 4 points
+])
+def test_blocked_depthwise_tile_matches_numpy(c, h, wd, k, stride, pad, dilation, knobs):
+    """The depthwise tile: the largest divisor of the row up to BLOCKED_DEPTHWISE_POINTS
+    (14) output points, unrolled, one vector of channels each, the padding read through
+    its condition (no copy), the epilogue in the tile; right on edge shapes."""
+    func = _run_depthwise(c, h, wd, k, stride, pad, dilation, knobs, seed=c + h)
+    unrolled, vectorized, _ = _loops(func)
+    ow = (wd + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+    cap = (knobs or {}).get("BLOCKED_DEPTHWISE_POINTS", 14)
+    p = max(d for d in range(1, min(ow, cap) + 1) if ow % d == 0)
+    assert B in vectorized
+    assert p == 1 or p in unrolled
+    assert "pad_temp" not in func.script()  # read in place

@@ -67,8 +67,8 @@ def test_a_residual_block_runs_blocked_and_matches_onnxruntime():
 
 def test_convolutions_that_gain_nothing_stay_nchw():
     """A lone convolution (a transform on each side, nothing to share them with), channel
-    counts that are no multiple of 16, and pointwise convolutions next to a depthwise one
-    (which stays NCHW) keep their layout."""
+    counts that are no multiple of 16, a lone depthwise convolution, and pointwise
+    convolutions next to a grouped (not depthwise) one, keep their layout."""
     rng = np.random.default_rng(2)
     lone = _model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
                   [("x", [1, 32, 8, 8])], ["y"], {"w": _w(rng, 32, 32, 3, 3)})
@@ -78,15 +78,44 @@ def test_convolutions_that_gain_nothing_stay_nchw():
                  [("x", [1, 24, 8, 8])], ["y"], {"w1": _w(rng, 24, 24, 1, 1),
                                                  "w2": _w(rng, 24, 24, 1, 1)})
     assert _ops(odd)["nn.conv2d_nchwc"] == 0
-    mobile = _model([helper.make_node("Conv", ["x", "w1"], ["a"]),
-                     helper.make_node("Relu", ["a"], ["ar"]),
-                     helper.make_node("Conv", ["ar", "dw"], ["d"], group=64, pads=[1, 1, 1, 1]),
-                     helper.make_node("Conv", ["d", "w2"], ["y"])],
-                    [("x", [1, 32, 8, 8])], ["y"],
-                    {"w1": _w(rng, 64, 32, 1, 1), "dw": _w(rng, 64, 1, 3, 3),
-                     "w2": _w(rng, 32, 64, 1, 1)})
-    assert _ops(mobile)["nn.conv2d_nchwc"] == 0
-    _check(mobile, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
+    dw = _model([helper.make_node("Conv", ["x", "dw"], ["y"], group=32, pads=[1, 1, 1, 1])],
+                [("x", [1, 32, 8, 8])], ["y"], {"dw": _w(rng, 32, 1, 3, 3)})
+    assert _ops(dw)["nn.depthwise_conv2d_nchwc"] == 0
+    grouped = _model([helper.make_node("Conv", ["x", "w1"], ["a"]),
+                      helper.make_node("Relu", ["a"], ["ar"]),
+                      helper.make_node("Conv", ["ar", "g"], ["d"], group=2, pads=[1, 1, 1, 1]),
+                      helper.make_node("Conv", ["d", "w2"], ["y"])],
+                     [("x", [1, 32, 8, 8])], ["y"],
+                     {"w1": _w(rng, 64, 32, 1, 1), "g": _w(rng, 64, 32, 3, 3),
+                      "w2": _w(rng, 32, 64, 1, 1)})
+    assert _ops(grouped)["nn.conv2d_nchwc"] == 0
+    _check(grouped, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("h,w,k,stride", [(8, 8, 3, 1), (13, 7, 3, 2), (1, 1, 3, 1),
+                                           (9, 11, 5, 2)])
+def test_a_mobilenet_block_runs_blocked_with_its_depthwise_convolution(h, w, k, stride):
+    """Expand (1x1) → relu6 → depthwise (k x k, padded, strided) → relu6 → project (1x1)
+    → residual add (stride 1): all three convolutions blocked, the depthwise one as
+    nn.depthwise_conv2d_nchwc with its (C/16, KH, KW, 16) weight; one transform in, one
+    out; prime sizes, a 1x1 image and a 5x5 window included; matches onnxruntime."""
+    rng = np.random.default_rng(h * 100 + w)
+    p = k // 2
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
+             helper.make_node("Clip", ["a", "lo", "hi"], ["ar"]),
+             helper.make_node("Conv", ["ar", "dw"], ["d"], group=96, pads=[p] * 4,
+                              strides=[stride] * 2),
+             helper.make_node("Clip", ["d", "lo", "hi"], ["dr"]),
+             helper.make_node("Conv", ["dr", "w2"], ["y"])]
+    if stride == 1:
+        nodes.append(helper.make_node("Add", ["y", "x"], ["out"]))
+    inits = {"w1": _w(rng, 96, 32, 1, 1), "dw": _w(rng, 96, 1, k, k),
+             "w2": _w(rng, 32, 96, 1, 1), "lo": np.float32(0.0), "hi": np.float32(6.0)}
+    model = _model(nodes, [("x", [1, 32, h, w])], ["out" if stride == 1 else "y"], inits)
+    ops = _ops(model)
+    assert ops["nn.conv2d_nchwc"] == 2 and ops["nn.depthwise_conv2d_nchwc"] == 1
+    assert ops["nn.conv2d"] == 0 and ops["layout_transform"] == 2
+    _check(model, {"x": rng.standard_normal((1, 32, h, w)).astype(np.float32)})
 
 
 def test_a_chain_of_mostly_3x3_convolutions_stays_nchw():
@@ -204,3 +233,31 @@ def test_blocked_ops_name_what_is_wrong():
     gap = get_op("nn.global_avg_pool2d").compute
     with pytest.raises(ValueError, match=r"must be 5-d \(N, C/16, H, W, 16\)"):
         gap(te.placeholder((1, 2, 8, 8, 8), "float32", name="x"), layout="NCHW16c")
+    dw = get_op("nn.depthwise_conv2d_nchwc").compute
+    with pytest.raises(ValueError, match=r"expected \(2, KH, KW, 16\)"):
+        dw(x, te.placeholder((3, 3, 3, 16), "float32", name="w"))
+    with pytest.raises(ValueError, match=r"4-d \(C/b, KH, KW, b\)"):
+        dw(x, te.placeholder((2, 1, 3, 3, 16), "float32", name="w"))
+
+
+def test_depthwise_conv2d_nchwc_matches_numpy():
+    """The blocked depthwise op on its own (stride 2, padding 2, dilation 2, a prime width):
+    every lane its own channel's filter."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 32, 11, 13)).astype(np.float32)
+    wt = rng.standard_normal((32, 1, 3, 3)).astype(np.float32)
+    xb = block_channels(x, 16)
+    wb = np.ascontiguousarray(wt.reshape(2, 16, 3, 3).transpose(0, 2, 3, 1))
+    tx = te.placeholder(xb.shape, "float32", name="x")
+    tw = te.placeholder(wb.shape, "float32", name="w")
+    out = get_op("nn.depthwise_conv2d_nchwc").compute(tx, tw, strides=2, padding=2,
+                                                      dilation=2)
+    got = _run_te([tx, tw], out, xb, wb)
+    xp = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))).astype(np.float64)
+    oh, ow = (11 + 4 - 5) // 2 + 1, (13 + 4 - 5) // 2 + 1
+    ref = np.zeros((1, 32, oh, ow))
+    for i in range(3):
+        for j in range(3):
+            ref += xp[:, :, 2 * i:2 * i + 2 * oh:2, 2 * j:2 * j + 2 * ow:2] \
+                * wt[None, :, 0, i, j, None, None]
+    np.testing.assert_allclose(got, block_channels(ref, 16), rtol=1e-5, atol=1e-5)
