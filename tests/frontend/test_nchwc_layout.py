@@ -92,18 +92,20 @@ def test_convolutions_that_gain_nothing_stay_nchw():
     _check(grouped, {"x": rng.standard_normal((1, 32, 8, 8)).astype(np.float32)})
 
 
-@pytest.mark.parametrize("h,w,k,stride", [(8, 8, 3, 1), (13, 7, 3, 2), (1, 1, 3, 1),
-                                           (9, 11, 5, 2)])
-def test_a_mobilenet_block_runs_blocked_with_its_depthwise_convolution(h, w, k, stride):
+@pytest.mark.parametrize("h,w,k,stride,pads", [
+    (8, 8, 3, 1, [1] * 4), (13, 7, 3, 2, [1] * 4), (1, 1, 3, 1, [1] * 4),
+    (9, 11, 5, 2, [2] * 4), (10, 12, 3, 2, [0, 0, 1, 1])])
+def test_a_mobilenet_block_runs_blocked_with_its_depthwise_convolution(h, w, k, stride,
+                                                                          pads):
     """Expand (1x1) → relu6 → depthwise (k x k, padded, strided) → relu6 → project (1x1)
     → residual add (stride 1): all three convolutions blocked, the depthwise one as
     nn.depthwise_conv2d_nchwc with its (C/16, KH, KW, 16) weight; one transform in, one
-    out; prime sizes, a 1x1 image and a 5x5 window included; matches onnxruntime."""
+    out; prime sizes, a 1x1 image, a 5x5 window and TensorFlow's asymmetric "same"
+    padding of a stride-2 window included; matches onnxruntime."""
     rng = np.random.default_rng(h * 100 + w)
-    p = k // 2
     nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
              helper.make_node("Clip", ["a", "lo", "hi"], ["ar"]),
-             helper.make_node("Conv", ["ar", "dw"], ["d"], group=96, pads=[p] * 4,
+             helper.make_node("Conv", ["ar", "dw"], ["d"], group=96, pads=pads,
                               strides=[stride] * 2),
              helper.make_node("Clip", ["d", "lo", "hi"], ["dr"]),
              helper.make_node("Conv", ["dr", "w2"], ["y"])]
