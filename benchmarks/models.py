@@ -64,7 +64,9 @@ def interleaved_medians(fa, fb, seconds: float, min_runs: int = 5, max_runs: int
 def interleaved_medians_n(fns, seconds: float, min_runs: int = 5, max_runs: int = 500,
                           block_seconds: float = 0.25) -> tuple[list[float], int]:
     """:func:`interleaved_medians` for any number of functions, in turn: their medians
-    (seconds) and the fewest runs any of them got."""
+    (seconds) and the fewest runs any of them got. The order rotates every round, so that
+    each function follows each other one as often (onnxruntime's pool threads spin for a
+    while after its runs: whatever always came next would pay for it)."""
     times: list[list[float]] = [[] for _ in fns]
 
     def block(fn, out: list[float]) -> None:
@@ -78,10 +80,12 @@ def interleaved_medians_n(fns, seconds: float, min_runs: int = 5, max_runs: int 
             k += 1
 
     start = time.perf_counter()
+    order = list(range(len(fns)))
     while len(times[0]) < max_runs and (min(len(t) for t in times) < min_runs
                                         or time.perf_counter() - start < seconds):
-        for fn, out in zip(fns, times, strict=True):
-            block(fn, out)
+        for k in order:
+            block(fns[k], times[k])
+        order = order[1:] + order[:1]
     return [float(np.median(t)) for t in times], min(len(t) for t in times)
 
 
