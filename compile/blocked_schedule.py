@@ -51,6 +51,27 @@ from .schedule_facts import (
 )
 
 
+def _blocked_axes(f: _Facts, lanes: int) -> tuple[Any, Any, Any, Any] | None:
+    """(block, row, column, lane) variables of a reduction into a channel-blocked output:
+    five spatial axes ``(n, block, row, column, lane)`` in the output's order, the lane
+    axis one vector wide. Else None."""
+    if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
+        return None
+    if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
+        return None
+    (_, _), (blk, _), (row, _), (col, _), (lane, ext) = f.spatial
+    return None if ext != lanes else (blk, row, col, lane)
+
+
+def _epilogue_in_tile(s: Schedule, epilogue: Any, loop: Any, lanes: int) -> None:
+    """Run the epilogue block under ``loop`` (the tile's), vectorized along the channel
+    block when its innermost loop is one vector."""
+    s.reverse_compute_at(epilogue, loop)
+    loops = s.get_loops(epilogue)
+    if (_const(s.get(loops[-1]).extent) or 0) == lanes:
+        s.vectorize(loops[-1])
+
+
 def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
     """The position of the weight among ``f``'s reads when ``f`` is a blocked
     convolution: five spatial axes ``(n, block, row, column, lane)`` in the output's order,
@@ -58,13 +79,10 @@ def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
     also reads ``block`` and the last of no other input; the data read by ``row`` and
     ``column`` but not ``block``, in its last dim along a reduction variable of one vector
     (blocked data) or the column (NCHW data, a stem's). Else None."""
-    if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
+    axes = _blocked_axes(f, lanes)
+    if axes is None:
         return None
-    if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
-        return None
-    (_, _), (blk, _), (row, _), (col, _), (lane, ext) = f.spatial
-    if ext != lanes:
-        return None
+    blk, row, col, lane = axes
     reads = [r.buffer for r in f.block.reads]
     red = dict(f.reduce)
     widx = None
@@ -185,10 +203,7 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
             * max(1, dt.itemsize(wbuf.dtype))
         s.annotate(rd[-1], PREFETCH_KEY, [wbuf.name, step])
     if epilogue is not None:
-        s.reverse_compute_at(epilogue, outer[1] if red_outer else wo)
-        loops = s.get_loops(epilogue)
-        if (_const(s.get(loops[-1]).extent) or 0) == lanes:
-            s.vectorize(loops[-1])
+        _epilogue_in_tile(s, epilogue, outer[1] if red_outer else wo, lanes)
     for lp in (*hi, wi, ou):
         s.unroll(lp)
     s.vectorize(oi)
@@ -214,13 +229,10 @@ def blocked_depthwise(f: _Facts, lanes: int, params: Any) -> int | None:
     ``block`` and, last, ``lane``; the data indexed by ``block``, ``row``, ``column`` and,
     last, ``lane``; the reduction over the window only (no variable indexes a lane). Else
     None."""
-    if not f.is_reduction or len(f.spatial) != 5 or len(f.out_indices) != 5:
+    axes = _blocked_axes(f, lanes)
+    if axes is None:
         return None
-    if any(i is not v for i, (v, _) in zip(f.out_indices, f.spatial, strict=True)):
-        return None
-    (_, _), (blk, _), (row, _), (col, _), (lane, ext) = f.spatial
-    if ext != lanes:
-        return None
+    blk, row, col, lane = axes
     reads = [r.buffer for r in f.block.reads]
     widx, data = None, False
     for ld in f.loads:
@@ -259,10 +271,7 @@ def blocked_depthwise_schedule(s: Schedule, f: _Facts, widx: int, lanes: int,
     wo, wi = s.split(w, [None, _divisor_at_most(f.spatial[3][1], max(1, cap))])
     s.reorder(n, cb, h, wo, *rd, wi, ci)
     if epilogue is not None:
-        s.reverse_compute_at(epilogue, wo)
-        loops = s.get_loops(epilogue)
-        if (_const(s.get(loops[-1]).extent) or 0) == lanes:
-            s.vectorize(loops[-1])
+        _epilogue_in_tile(s, epilogue, wo, lanes)
     s.unroll(wi)
     s.vectorize(ci)
     if parallel:

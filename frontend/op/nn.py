@@ -135,6 +135,15 @@ for _nd in (1, 2, 3):
     _mk(_nd)
 
 
+def _window_2d(name: str, sizes: tuple[int, int], ksz: tuple[int, int], strides: Any,
+               padding: Any, dilation: Any) -> tuple:
+    """A 2-d window's (strides, dilation, pads before, pads after, output sizes), each
+    attribute checked (errors name ``name``)."""
+    st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
+    before, after = conv_pads(padding, 2, name)
+    return st, dil, before, after, conv_out_sizes(name, sizes, ksz, st, dil, before, after)
+
+
 @register_op("nn.conv2d_nchwc", OpPattern.OUT_EWISE_FUSABLE)
 def conv2d_nchwc(
     data: te.Tensor,
@@ -168,9 +177,8 @@ def conv2d_nchwc(
                          f"weight, or 4-d NCHW with a 5-d OIHW<b>o weight; got {dshape} "
                          f"and {wshape}")
     blocked = len(dshape) == 5
-    st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
-    before, after = conv_pads(padding, 2, name)
-    osz = conv_out_sizes(name, (h, w), (kh, kw), st, dil, before, after)
+    st, dil, before, after, osz = _window_2d(name, (h, w), (kh, kw), strides, padding,
+                                             dilation)
     out_dtype = out_dtype or data.dtype
     lane = (0,) if blocked else ()
     pad = pad_stage(data, (0, 0, *before, *lane), (0, 0, *after, *lane),
@@ -216,9 +224,8 @@ def depthwise_conv2d_nchwc(
     if cb2 != cb or b2 != b:
         raise ValueError(f"{name}: weight {wshape} does not match data {dshape}: "
                          f"expected ({cb}, KH, KW, {b})")
-    st, dil = ints(strides, 2, f"{name} strides"), ints(dilation, 2, f"{name} dilation")
-    before, after = conv_pads(padding, 2, name)
-    osz = conv_out_sizes(name, (h, w), (kh, kw), st, dil, before, after)
+    st, dil, before, after, osz = _window_2d(name, (h, w), (kh, kw), strides, padding,
+                                             dilation)
     out_dtype = out_dtype or data.dtype
     pad = pad_stage(data, (0, 0, *before, 0), (0, 0, *after, 0), scalar(0, data.dtype))
     ry = te.reduce_axis((0, kh), name="ry")
