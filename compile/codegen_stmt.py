@@ -257,7 +257,9 @@ class StmtCodeGen:
         """At the top of an iteration of ``loop`` (annotated ``[buffer name, bytes]``):
         ``llvm.prefetch`` (read, into L2) of the address ``bytes`` past each distinct load
         of that buffer in the body whose address is known here (every variable bound, a
-        vectorized loop's at its first lane; loads under other loops are skipped)."""
+        vectorized loop's at its first lane; loads under other loops are skipped). A
+        prefetch never faults: one past the end of the buffer (the last block's) is
+        harmless."""
         if (not isinstance(ann, (list, tuple)) or len(ann) != 2
                 or not isinstance(ann[0], str) or isinstance(ann[1], bool)
                 or not isinstance(ann[1], int)):

@@ -218,7 +218,7 @@ def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> s
         r = root(k)
         size[r] = size.get(r, 0) + 1
         kh, kw = calls[k].args[1].data.shape[2:]  # type: ignore[union-attr]
-        pointwise[r] = pointwise.get(r, 0) + (kh == kw == 1 and not depthwise_conv(calls[k]))
+        pointwise[r] = pointwise.get(r, 0) + (kh == kw == 1 and not depthwise_conv(calls[k], block))
     chosen = {k for k in cands
               if size[root(k)] > 1 and pointwise[root(k)] >= min_pointwise * size[root(k)]}
     for b in func.bindings:  # a stem: its data stays NCHW, its result feeds blocked ones
