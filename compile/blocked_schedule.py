@@ -1,4 +1,4 @@
-"""The default schedule of a convolution into the channel-blocked layout ``NCHW{b}c``
+"""The default schedules of convolutions into the channel-blocked layout ``NCHW{b}c``
 (``b`` = the vector width; see ``frontend/transform/nchwc_layout.py``): a register tile of
 ``p`` output points of a row x ``u`` channel blocks, the ``b`` output channels of a block
 in one vector.
@@ -25,8 +25,12 @@ through the padding condition). Where the input channels are carved and the weig
 larger than ``BLOCKED_PREFETCH_BYTES``, the reduction's innermost loop carries the
 ``software_prefetch`` annotation: each step prefetches the weights of the next block of
 input channels, so that they stream in from memory while this block's rows run instead of
-stalling its first row. Knobs (read through the planner's ``knob``) are
-:mod:`.default_schedule`'s ``BLOCKED_*``.
+stalling its first row.
+
+A depthwise convolution in the blocked layout (:func:`blocked_depthwise`) takes a tile of
+up to ``BLOCKED_DEPTHWISE_POINTS`` points of a row, one vector of channels each, reading
+its input in place through the padding's condition (:func:`blocked_depthwise_schedule`).
+Knobs (read through the planner's ``knob``) are :mod:`.default_schedule`'s ``BLOCKED_*``.
 """
 
 from __future__ import annotations
