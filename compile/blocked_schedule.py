@@ -76,6 +76,13 @@ def _epilogue_in_tile(s: Schedule, epilogue: Any, loop: Any, lanes: int) -> None
         s.vectorize(loops[-1])
 
 
+def _data_pads(s: Schedule, blk: Any, f: _Facts, widx: int) -> list:
+    """The producers of ``blk`` that write its data (every read but the weight, read
+    ``widx``): the padding stages."""
+    data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
+    return [b for b in s.get_producers(blk) if any(w.buffer in data for w in s.get(b).writes)]
+
+
 def blocked_conv(f: _Facts, lanes: int, params: Any) -> int | None:
     """The position of the weight among ``f``'s reads when ``f`` is a blocked
     convolution: five spatial axes ``(n, block, row, column, lane)`` in the output's order,
@@ -154,9 +161,7 @@ def blocked_schedule(s: Schedule, f: _Facts, widx: int, lanes: int, parallel: bo
     """Schedule block ``f`` of ``s`` (a blocked convolution, :func:`blocked_conv`) as the
     module docstring says. Returns the epilogue block's name (run in the tile) or ""."""
     blk = s.get_block(f.name)
-    data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
-    pads = [b for b in s.get_producers(blk)
-            if any(w.buffer in data for w in s.get(b).writes)]
+    pads = _data_pads(s, blk, f, widx)
     if knob("BLOCKED_PAD_INLINE"):
         for pad in pads:
             s.compute_inline(pad)  # the padding: read through its condition
@@ -265,9 +270,7 @@ def blocked_depthwise_schedule(s: Schedule, f: _Facts, widx: int, lanes: int,
     rows cost more than the conditions); the channel blocks and rows run in parallel, the
     epilogue in the tile. Returns the epilogue block's name (run in the tile) or ""."""
     blk = s.get_block(f.name)
-    data = [r.buffer for k, r in enumerate(f.block.reads) if k != widx]
-    for pad in [b for b in s.get_producers(blk)
-                if any(w.buffer in data for w in s.get(b).writes)]:
+    for pad in _data_pads(s, blk, f, widx):
         s.compute_inline(pad)
     epilogue = _epilogue_of(s, blk, f.block.writes[0].buffer)
     n, cb, h, w, ci, *rd = s.get_loops(blk)
@@ -279,8 +282,7 @@ def blocked_depthwise_schedule(s: Schedule, f: _Facts, widx: int, lanes: int,
     s.unroll(wi)
     s.vectorize(ci)
     if parallel:
-        take = _parallel_loops(s, [n, cb, h], threads, knob("CHUNKS_PER_THREAD"))
-        _parallel_prefix(s, take, threads, knob("CHUNKS_PER_THREAD"))
+        _parallel_prefix(s, [n, cb, h], threads, knob("CHUNKS_PER_THREAD"))
     if rd:
         s.decompose_reduction(blk, rd[0])
     return s.get(epilogue).name_hint if epilogue is not None else ""

@@ -127,10 +127,10 @@ def _graph_of(work_dir: str) -> dict[str, bool]:
     """The graph options a work_dir was tuned with (tune_model writes them down; one
     tuned before that ran with :data:`~onnxtune.frontend.transform.pipeline.
     LEGACY_OPTIONS`; no config at all: none, the current ones apply)."""
-    from onnxtune.frontend.transform.pipeline import LEGACY_OPTIONS
+    from onnxtune.frontend.transform.pipeline import recorded_graph_options
 
     config = _config_of(work_dir)
-    return {} if config is None else {**LEGACY_OPTIONS, **config.get("graph", {})}
+    return {} if config is None else recorded_graph_options(config)
 
 
 def _equality_of(work_dir: str) -> str:

@@ -321,9 +321,9 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
     from onnxtune.compile.target import Target
     from onnxtune.frontend import from_onnx
     from onnxtune.frontend.transform.pipeline import (
-        LEGACY_OPTIONS,
         current_graph_options,
         graph_options,
+        recorded_graph_options,
     )
     from onnxtune.tuner.database import JSONDatabase
     from onnxtune.tuner.relax_integration import (
@@ -357,7 +357,7 @@ def tune_model(model_or_path: Any, target: Any = "llvm", work_dir: str = "onnxtu
                 f"{old['module_equality']!r}; resume with the same mode or use another "
                 f"work_dir")
         # resume with the graph passes the records were measured under (their tasks)
-        graph = {**LEGACY_OPTIONS, **old.get("graph", {})}
+        graph = recorded_graph_options(old)
     with open(config_path, "w") as f:
         json.dump({"module_equality": module_equality, "target": str(tgt),
                    "model": str(model_name), "graph": graph}, f)

@@ -27,6 +27,13 @@ _OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={}) 
 LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True}
 
 
+def recorded_graph_options(config: dict) -> dict[str, bool]:
+    """The graph options a work_dir's ``onnxtune_config.json`` (``config``, parsed) says
+    it was tuned with: its ``"graph"`` entry, over :data:`LEGACY_OPTIONS` (a work_dir
+    written before the options were recorded)."""
+    return {**LEGACY_OPTIONS, **config.get("graph", {})}
+
+
 def current_graph_options() -> dict[str, bool]:
     """The graph options :func:`optimize` uses when not given any: those set by
     :func:`graph_options`, else the environment's (``ONNXTUNE_NCHWC``,
