@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
+from graph_helpers import bottleneck_block
 from graph_helpers import check_against_onnxruntime as _check
 from graph_helpers import he_weight as _w
 from graph_helpers import onnx_model as _model
@@ -28,34 +29,8 @@ def _ops(model: onnx.ModelProto) -> Counter:
     return Counter(b.value.op for b in mod["main"].bindings if isinstance(b.value, Call))
 
 
-def _block(c: int, o: int, h: int, w: int, seed: int = 0) -> onnx.ModelProto:
-    """A residual block: 1x1 (c→o) + BN + residual + relu, times a full (C, H, W)
-    constant, then a strided padded 3x3 and a 1x1 of that (the 1x1's result is a model
-    output too), then their sum."""
-    rng = np.random.default_rng(seed)
-    inits = {
-        "w1": _w(rng, o, c, 1, 1), "w2": _w(rng, o, o, 3, 3), "w3": _w(rng, o, o, 1, 1),
-        "g": rng.uniform(0.5, 1.5, o).astype(np.float32),
-        "b": rng.standard_normal(o).astype(np.float32),
-        "m": rng.standard_normal(o).astype(np.float32),
-        "v": rng.uniform(0.5, 2.0, o).astype(np.float32),
-        "sc": rng.standard_normal((o, h, w)).astype(np.float32),
-    }
-    nodes = [
-        helper.make_node("Conv", ["x", "w1"], ["c1"]),
-        helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]),
-        helper.make_node("Add", ["bn", "skip"], ["s"]),
-        helper.make_node("Relu", ["s"], ["r"]),
-        helper.make_node("Mul", ["r", "sc"], ["rm"]),
-        helper.make_node("Conv", ["rm", "w2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
-        helper.make_node("Conv", ["rm", "w3"], ["c3"], strides=[2, 2]),
-        helper.make_node("Add", ["c2", "c3"], ["y"]),
-    ]
-    return _model(nodes, [("x", [2, c, h, w]), ("skip", [2, o, h, w])], ["y", "c3"], inits)
-
-
 def test_a_residual_block_runs_blocked_and_matches_onnxruntime():
-    model = _block(32, 48, 9, 13)
+    model = bottleneck_block(32, 48, 9, 13, stride=2)
     ops = _ops(model)
     # three convolutions blocked; x and skip transformed in, y and c3 transformed out
     assert ops["nn.conv2d_nchwc"] == 3 and ops["nn.conv2d"] == 0

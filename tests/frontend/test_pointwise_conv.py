@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
-from graph_helpers import check_against_onnxruntime
+from graph_helpers import bottleneck_block, check_against_onnxruntime
 from graph_helpers import he_weight as _w
 from graph_helpers import onnx_model as _model
 from onnx import helper
@@ -31,33 +31,8 @@ def _ops(model: onnx.ModelProto) -> Counter:
     return Counter(b.value.op for b in mod["main"].bindings if isinstance(b.value, Call))
 
 
-def _bottleneck(c: int, o: int, h: int, w: int, seed: int = 0) -> onnx.ModelProto:
-    """1x1 (c→o) + BN + residual + relu, its output used by a 3x3 conv and a 1x1 conv, then
-    their sum (the 1x1's result is a model output too)."""
-    rng = np.random.default_rng(seed)
-    inits = {
-        "w1": _w(rng, o, c, 1, 1), "w2": _w(rng, o, o, 3, 3), "w3": _w(rng, o, o, 1, 1),
-        "g": rng.uniform(0.5, 1.5, o).astype(np.float32),
-        "b": rng.standard_normal(o).astype(np.float32),
-        "m": rng.standard_normal(o).astype(np.float32),
-        "v": rng.uniform(0.5, 2.0, o).astype(np.float32),
-        "sc": rng.standard_normal((o, h, w)).astype(np.float32),  # a full (H, W) constant
-    }
-    nodes = [
-        helper.make_node("Conv", ["x", "w1"], ["c1"]),
-        helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]),
-        helper.make_node("Add", ["bn", "skip"], ["s"]),
-        helper.make_node("Relu", ["s"], ["r"]),
-        helper.make_node("Mul", ["r", "sc"], ["rm"]),
-        helper.make_node("Conv", ["rm", "w2"], ["c2"], pads=[1, 1, 1, 1]),
-        helper.make_node("Conv", ["rm", "w3"], ["c3"]),
-        helper.make_node("Add", ["c2", "c3"], ["y"]),
-    ]
-    return _model(nodes, [("x", [2, c, h, w]), ("skip", [2, o, h, w])], ["y", "c3"], inits)
-
-
 def test_bottleneck_rewritten_and_matches_onnxruntime():
-    m = _bottleneck(24, 32, 4, 8)  # 32 pixels: two vectors
+    m = bottleneck_block(24, 32, 4, 8)  # 32 pixels: two vectors
     ops = _ops(m)
     # both pointwise convolutions → matmul; the 3x3 stays; the epilogue ops work flat
     assert ops["matmul"] == 2 and ops["nn.conv2d"] == 1
@@ -111,7 +86,7 @@ def test_broadcast_operand_with_partial_spatial_dims_ends_the_rewrite():
 
 
 def test_can_be_turned_off():
-    m = _bottleneck(8, 16, 4, 4)
+    m = bottleneck_block(8, 16, 4, 4)
     mod = optimize(from_onnx(m), fuse=False, pointwise_as_matmul=False)
     names = [mod[b.value.func].attrs["op_name"] for b in mod["main"].bindings]
     assert "matmul" not in names and names.count("nn.conv2d") == 3
