@@ -14,11 +14,17 @@ and bundled by many wheels); there is no home-made fallback pool. :func:`load` f
 (``ONNXTUNE_LIBGOMP``, a copy already mapped into the process, the system linker's, the
 usual lib directories, then ``*.libs/libgomp*.so*`` bundled in site-packages) and loads
 it permanently; if none exists, building code with a parallel region raises a
-RuntimeError that says what to install. Before loading it, ``GOMP_SPINCOUNT`` is set to
-200 (unless the user set it or ``OMP_WAIT_POLICY``): an idle worker spins only a few
-microseconds before it sleeps. Long spins made parallel kernels 30x slower on a shared,
-busy machine; no spin at all costs a sleeping worker's wake-up (12-14 us per region on
-this VM) on every region.
+RuntimeError that says what to install.
+
+Waiting: before libgomp loads, ``GOMP_SPINCOUNT`` is set (unless the user set it or
+``OMP_WAIT_POLICY``) so that an idle worker spins about :data:`SPIN_US` microseconds,
+then sleeps. libgomp counts spins, not time, and one spin (a ``pause`` instruction) takes
+from a few to ~50 ns depending on the CPU, so :func:`spin_count` times ``pause`` once per
+process and converts. Long spins (milliseconds: libgomp's own default) made parallel
+kernels 30x slower on a shared, busy machine; too short a spin costs a sleeping worker's
+wake-up (12-50 us in these VMs) at nearly every region. libgomp reads the setting once,
+when it is loaded: another library that loads it first (xgboost does) fixes it, so
+:func:`prepare_env` must run before such an import (the XGBoost cost model calls it).
 
 Thread count: the launch emitted by :func:`emit_parallel_launch` reads the process
 global ``onnxtune_num_threads`` (set by :func:`set_num_threads`, initially
@@ -39,6 +45,7 @@ import ctypes.util
 import glob
 import logging
 import os
+import platform
 import site
 import sys
 import sysconfig
@@ -143,25 +150,81 @@ def find_libgomp() -> str | None:
     return next((p for p in candidates() if _loadable(p)), None)
 
 
-#: GOMP_SPINCOUNT set before libgomp loads, unless the user chose a wait policy
-DEFAULT_SPINCOUNT = 200
+#: how long (microseconds) an idle libgomp worker spins before it sleeps, unless the user
+#: chose GOMP_SPINCOUNT or OMP_WAIT_POLICY. Measured on 2 cores (AMD Zen 5, pause = 23 ns),
+#: untuned models in turns with onnxruntime (benchmarks/models.py), quiet: MobileNetV2
+#: 4.6 / 2.6 / 2.3 / 2.4 ms at 5 / 11 / 23 / 46 us, ResNet-50 20.6 / 18.3 / 18.1 / 19.2 ms
+#: (onnxruntime 2.6 and 18.0-19.0 ms); with two CPU-bound processes beside it, 115 us
+#: made MobileNetV2 2-3x slower than 5 or 23 us. Earlier, on an Intel machine at load 4,
+#: resnet18 (64x64) took 12.5 ms with no spin and 388 ms with ~10 ms of spin.
+SPIN_US = 25.0
+#: the spin count used where ``pause`` cannot be timed (not x86) or timing fails
+FALLBACK_SPINCOUNT = 1000
+_SPIN_BOUNDS = (100, 20000)
+_spin_count: int | None = None
 
 
-def _configure_env() -> None:
-    """Runtime settings libgomp reads once, when it is loaded."""
+def _time_pause() -> float:
+    """Nanoseconds per iteration of a ``pause`` loop (best of 5 runs of 2,000)."""
+    import time
+
+    from .llvm_engine import compile_ir
+
+    code = compile_ir("""
+declare void @llvm.x86.sse2.pause()
+define void @onnxtune_spin(i64 %n) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [0, %entry], [%j, %loop]
+  call void @llvm.x86.sse2.pause()
+  %j = add i64 %i, 1
+  %c = icmp slt i64 %j, %n
+  br i1 %c, label %loop, label %done
+done:
+  ret void
+}
+""", optimize_ir=False)
+    try:
+        spin = ctypes.CFUNCTYPE(None, ctypes.c_int64)(code.get_function_address("onnxtune_spin"))
+        n, best = 2000, float("inf")
+        for _ in range(5):
+            t = time.perf_counter()
+            spin(n)
+            best = min(best, time.perf_counter() - t)
+        return best / n * 1e9
+    finally:
+        code.close()
+
+
+def spin_count() -> int:
+    """The GOMP_SPINCOUNT that makes an idle worker spin about :data:`SPIN_US` here:
+    ``pause`` timed once per process on x86; :data:`FALLBACK_SPINCOUNT` elsewhere."""
+    global _spin_count
+    if _spin_count is None:
+        count = FALLBACK_SPINCOUNT
+        if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
+            try:
+                ns = _time_pause()
+                count = round(SPIN_US * 1000.0 / max(ns, 0.1))
+            except Exception as e:  # noqa: BLE001  (any failure: keep the fallback)
+                log.debug("onnxtune: could not time the pause instruction (%s); "
+                          "GOMP_SPINCOUNT=%d", e, count)
+        _spin_count = min(max(count, _SPIN_BOUNDS[0]), _SPIN_BOUNDS[1])
+    return _spin_count
+
+
+def prepare_env() -> None:
+    """Set the environment libgomp reads once, when it is loaded (the wait policy and
+    ``ONNXTUNE_NUM_THREADS``), unless the user set it. Call before importing a library
+    that loads libgomp itself (xgboost): after that, setting it changes nothing."""
     env = os.environ
-    if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
-        # a short spin, then sleep. Measured at load ~4 on 2 cores, resnet18 (64x64) at 2
-        # threads: spin 0 -> 12.5 ms, 1e4 -> 31.6 ms, 2e5 -> 388 ms, 3e6 -> 464 ms (1 thread:
-        # 10.5 ms): long spins steal the cores the other thread needs. An empty 2-thread
-        # region back to back (benchmarks/issue3_figures.py (b), quiet): spin 0 -> 12-14 us,
-        # 200 -> 1.0-1.2 us, 1000 -> 1.0 us. 200 spins bound the waste to a few us per
-        # region and worker; resnet18 at 224 showed no difference beyond noise (quiet and
-        # with two busy processes).
-        env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
-    n = _env_threads()
-    if n and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(n)
+    if _lib is None and _mapped_libgomp() is None:
+        if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
+            env["GOMP_SPINCOUNT"] = str(spin_count())
+        n = _env_threads()
+        if n and "OMP_NUM_THREADS" not in env:
+            env["OMP_NUM_THREADS"] = str(n)
 
 
 def load() -> str:
@@ -175,7 +238,13 @@ def load() -> str:
         if _lib is None:
             import llvmlite.binding as llvm
 
-            _configure_env()
+            if _mapped_libgomp() is not None and "GOMP_SPINCOUNT" not in os.environ \
+                    and "OMP_WAIT_POLICY" not in os.environ:
+                log.info("onnxtune: libgomp was loaded by another library before "
+                         "onnxtune's runtime; its wait policy (libgomp's default: spin "
+                         "~300,000 rounds) applies. Call onnxtune.compile.runtime."
+                         "prepare_env() before importing that library to get onnxtune's")
+            prepare_env()
             path = find_libgomp()
             if path is None:
                 raise RuntimeError(

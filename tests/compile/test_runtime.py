@@ -207,3 +207,81 @@ def test_dynamic_chunks_env_var():
     """, ONNXTUNE_DYNAMIC_CHUNKS="4")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-1] == "4"
+
+
+@pytest.mark.parametrize("ns, expected", [(25.0, 1000), (50.0, 500), (2.0, 12500),
+                                          (0.5, 20000), (1000.0, 100)])
+def test_spin_count_follows_the_pause_time(monkeypatch, ns, expected):
+    monkeypatch.setattr(runtime, "_spin_count", None)
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(runtime, "_time_pause", lambda: ns)
+    monkeypatch.setattr(runtime, "SPIN_US", 25.0)
+    assert runtime.spin_count() == expected  # 25 us of spinning, within [100, 20000]
+
+
+def test_spin_count_falls_back_where_pause_cannot_be_timed(monkeypatch):
+    def fail():
+        raise RuntimeError("no pause here")
+
+    monkeypatch.setattr(runtime, "_spin_count", None)
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(runtime, "_time_pause", fail)
+    assert runtime.spin_count() == runtime.FALLBACK_SPINCOUNT
+    monkeypatch.setattr(runtime, "_spin_count", None)
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "aarch64")
+    assert runtime.spin_count() == runtime.FALLBACK_SPINCOUNT
+
+
+def test_pause_is_timed_on_this_machine():
+    if runtime.platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the pause loop is x86")
+    ns = runtime._time_pause()
+    assert 0.1 < ns < 10_000, ns  # a pause takes a few to a few hundred cycles
+
+
+def _run_without_wait_policy(code: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    full_env.update(env)
+    saved = os.environ.copy()
+    try:
+        os.environ.clear()
+        os.environ.update(full_env)
+        return _run_python(code)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_wait_policy_is_set_before_libgomp_loads_unless_the_user_chose_one():
+    code = """
+        import os
+        from onnxtune.compile import runtime
+        runtime.load()
+        print(os.environ.get("GOMP_SPINCOUNT"), runtime.spin_count())
+    """
+    r = _run_without_wait_policy(code)
+    assert r.returncode == 0, r.stderr
+    got, count = r.stdout.split()
+    assert got == count and 100 <= int(count) <= 20000
+    r = _run_without_wait_policy(code, GOMP_SPINCOUNT="77")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "77"
+    r = _run_without_wait_policy(code, OMP_WAIT_POLICY="passive")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "None"
+
+
+def test_the_xgboost_cost_model_sets_the_wait_policy_before_xgboost_loads_libgomp():
+    r = _run_without_wait_policy("""
+        import os, sys
+        from onnxtune.compile import runtime
+        from onnxtune.tuner.cost_model import XGBModel
+        assert "xgboost" not in sys.modules and runtime._mapped_libgomp() is None
+        XGBModel()
+        assert "xgboost" in sys.modules
+        print(os.environ.get("GOMP_SPINCOUNT"), runtime.spin_count())
+    """)
+    assert r.returncode == 0, r.stderr
+    got, count = r.stdout.split()
+    assert got == count

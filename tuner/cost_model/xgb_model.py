@@ -71,6 +71,10 @@ class XGBModel(LearnedModel):
                  verbose_eval: int = 25, average_peak_n: int = 32,
                  adaptive_training: bool = True, num_tuning_cores: int | None = None,
                  tree_method: str | None = None, seed: int | None = None):
+        from onnxtune.compile import runtime
+
+        # xgboost loads libgomp, which reads its wait policy only then: set onnxtune's
+        runtime.prepare_env()
         import xgboost  # noqa: F401  (fail early with the import error)
 
         super().__init__(extractor, num_warmup_samples, adaptive_training, seed)
