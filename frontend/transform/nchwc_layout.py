@@ -10,8 +10,8 @@ vector. This is the layout onnxruntime's and TVM's x86 convolutions run in.
 The rewrite, for every ``nn.conv2d`` with a constant weight, no groups, and input and
 output channel counts that are multiples of ``b`` (or a depthwise one: one filter per
 channel, channels a multiple of ``b``), next to another such convolution and to no other
-grouped one, in a chain of such convolutions at least half of them 1x1 (a bottleneck
-ResNet's, a MobileNet's; see :func:`_convs_to_block`):
+grouped one (with ``min_pointwise``, only in chains of such convolutions at least that
+share of them 1x1; see :func:`_convs_to_block`):
 
     x_b = layout_transform(x, "NCHW", "NCHW16c")     # unless x is already blocked
     y_b = nn.conv2d_nchwc(x_b, W_b, ...)             # W_b packed now: (O/b, C/b, KH, KW, b, b)
@@ -143,11 +143,16 @@ def _convs_to_block(func: Function, block: int, min_pointwise: float = 0.5) -> s
     0.97-1.01x onnxruntime untuned, against 1.35-1.43x in NCHW; with only its pointwise
     ones, a transform around each depthwise one, it was slower than NCHW.) Of the chains
     these links make, only those whose convolutions are at least ``min_pointwise`` dense
-    1x1 ones: the blocked layout's gain is in pointwise convolutions (ResNet-50's, in the
-    model: 0.6-0.95x their NCHW time), while 3x3 ones run about as fast or slower blocked
-    (0.9-1.2x); ResNet-18 (3 of 20 pointwise) tuned to 1.18x onnxruntime blocked against
-    1.09x in NCHW. And the :func:`into_blocked_conv` ones (a stem) whose results go only to
-    chosen ones."""
+    1x1 ones (:func:`.pipeline.optimize` passes 0, every chain, unless its
+    ``nchwc_every_chain`` option is off). On an Intel machine the blocked layout's gain
+    was in pointwise convolutions (ResNet-50's, in the model: 0.6-0.95x their NCHW time),
+    while 3x3 ones ran about as fast or slower blocked (0.9-1.2x), and ResNet-18 (3 of 20
+    pointwise) tuned to 1.18x onnxruntime blocked against 1.09x in NCHW, hence the 0.5
+    share. On an AMD Zen 5 every chain gained or held untuned, in turns with onnxruntime:
+    ResNet-18 1.19x -> 0.99x, ResNet-18 at 64x64 1.10x -> 0.93x, VGG-19 1.11x -> 1.04x,
+    Inception v2 1.28x -> 1.21x, ZFNet 0.77x -> 0.74x, Inception v1, DenseNet-121,
+    AlexNet, SqueezeNet within 1%. And the :func:`into_blocked_conv` ones (a stem) whose
+    results go only to chosen ones."""
     producer: dict[int, Call] = {}
     users: dict[int, list[tuple[Var, Call]]] = {}
     for b in func.bindings:

@@ -23,8 +23,10 @@ from .verify import verify, verify_enabled
 _OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={})  # noqa: B039
 
 #: the options a work_dir tuned before they were written down was tuned with (no
-#: blocked layout yet)
-LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True}
+#: blocked layout yet); an option a work_dir's record lacks takes its value here (a
+#: work_dir recorded before ``nchwc_every_chain`` existed blocked only chains at least
+#: half 1x1)
+LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True, "nchwc_every_chain": False}
 
 
 def recorded_graph_options(config: dict) -> dict[str, bool]:
@@ -37,16 +39,20 @@ def recorded_graph_options(config: dict) -> dict[str, bool]:
 def current_graph_options() -> dict[str, bool]:
     """The graph options :func:`optimize` uses when not given any: those set by
     :func:`graph_options`, else the environment's (``ONNXTUNE_NCHWC``,
-    ``ONNXTUNE_POINTWISE_MATMUL``), else the defaults (both on)."""
-    out = {"nchwc": os.environ.get("ONNXTUNE_NCHWC", "1") != "0",
-           "pointwise_as_matmul": os.environ.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0"}
+    ``ONNXTUNE_POINTWISE_MATMUL``, ``ONNXTUNE_NCHWC_EVERY_CHAIN``), else the defaults (all
+    on)."""
+    env = os.environ
+    out = {"nchwc": env.get("ONNXTUNE_NCHWC", "1") != "0",
+           "pointwise_as_matmul": env.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0",
+           "nchwc_every_chain": env.get("ONNXTUNE_NCHWC_EVERY_CHAIN", "1") != "0"}
     out.update(_OPTIONS.get())
     return out
 
 
 @contextmanager
 def graph_options(**options: Any) -> Iterator[None]:
-    """Run :func:`optimize` with these options (``nchwc``, ``pointwise_as_matmul``) in this
+    """Run :func:`optimize` with these options (``nchwc``, ``pointwise_as_matmul``,
+    ``nchwc_every_chain``) in this
     context: tuning and compiling a model from a work_dir use the options it was tuned
     with, whatever the environment says. Unknown names raise ValueError."""
     unknown = set(options) - set(LEGACY_OPTIONS)
@@ -62,27 +68,36 @@ def graph_options(**options: Any) -> Iterator[None]:
 
 def optimize(mod: IRModule, fuse: bool = True,
              pointwise_as_matmul: bool | None = None,
-             nchwc: bool | None = None) -> IRModule:
+             nchwc: bool | None = None,
+             nchwc_every_chain: bool | None = None) -> IRModule:
     """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
 
     ``pointwise_as_matmul``: rewrite 1x1 convolutions as matmuls over the flattened pixels
     (see :mod:`.pointwise_conv`). ``nchwc``: run dense convolutions and their epilogues in
     the channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul
-    rewrite, which then sees only the convolutions left in NCHW). None takes
-    :func:`current_graph_options` (``ONNXTUNE_POINTWISE_MATMUL=0`` / ``ONNXTUNE_NCHWC=0``
-    turn them off; both on by default). With ``ONNXTUNE_VERIFY=1`` the module is verified
-    after every pass.
+    rewrite, which then sees only the convolutions left in NCHW); ``nchwc_every_chain``:
+    every chain of blockable convolutions, else only those at least half 1x1
+    (:data:`.nchwc_layout.MIN_POINTWISE`). None takes :func:`current_graph_options`
+    (``ONNXTUNE_POINTWISE_MATMUL=0`` / ``ONNXTUNE_NCHWC=0`` /
+    ``ONNXTUNE_NCHWC_EVERY_CHAIN=0`` turn them off; all on by default). With
+    ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
     """
     options = current_graph_options()
     if pointwise_as_matmul is None:
         pointwise_as_matmul = options["pointwise_as_matmul"]
     if nchwc is None:
         nchwc = options["nchwc"]
+    if nchwc_every_chain is None:
+        nchwc_every_chain = options["nchwc_every_chain"]
+
+    def nchwc_layout_pass(m: IRModule) -> IRModule:
+        return nchwc_layout(m, min_pointwise=0.0 if nchwc_every_chain else None)
+
     passes = [
         fold_constant,  # evaluate ops whose inputs are all constants
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
         fold_constant,  # the scale-shift constants may fold further
-        *([nchwc_layout] if nchwc else []),  # dense conv → NCHW16c conv + epilogue
+        *([nchwc_layout_pass] if nchwc else []),  # dense conv → NCHW16c conv + epilogue
         *([pointwise_conv_as_matmul] if pointwise_as_matmul else []),  # 1x1 conv → matmul
         dead_code_elimination,  # drop values no output needs
         legalize,  # op calls → call_tir of TE-built PrimFuncs

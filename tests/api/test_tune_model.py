@@ -302,16 +302,17 @@ def test_a_cache_flushing_evaluator_times_cold_single_runs(model_path, tmp_path)
 
 
 # -- (g) the graph options a work_dir was tuned with ----------------------------------------
-def _chain_model() -> onnx.ModelProto:
-    """Two 16-channel pointwise convolutions: blocked (NCHW16c) by default, NCHW with
-    ONNXTUNE_NCHWC=0."""
+def _chain_model(k: int = 1) -> onnx.ModelProto:
+    """Two 16-channel k x k convolutions (padded to keep the size): blocked (NCHW16c) by
+    default, NCHW with ONNXTUNE_NCHWC=0."""
     rng = np.random.default_rng(1)
-    inits = [helper.make_tensor(n, TensorProto.FLOAT, [16, 16, 1, 1],
-                                (rng.standard_normal(256) * 0.25).astype(np.float32))
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, [16, 16, k, k],
+                                (rng.standard_normal(256 * k * k) * 0.25 / k).astype(np.float32))
              for n in ("w1", "w2")]
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
+    pads = [k // 2] * 4
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=pads),
              helper.make_node("Relu", ["a"], ["r"]),
-             helper.make_node("Conv", ["r", "w2"], ["y"])]
+             helper.make_node("Conv", ["r", "w2"], ["y"], pads=pads)]
     graph = helper.make_graph(
         nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 9, 9])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 9, 9])], inits)
@@ -330,7 +331,8 @@ def test_a_work_dir_keeps_the_graph_options_it_was_tuned_with(tmp_path, monkeypa
                               verify_top_k=0, **KWARGS)
     assert not any("nchwc" in t.task_name for t in res.tasks)
     with open(os.path.join(work, "onnxtune_config.json")) as f:
-        assert json.load(f)["graph"] == {"nchwc": False, "pointwise_as_matmul": True}
+        assert json.load(f)["graph"] == {"nchwc": False, "pointwise_as_matmul": True,
+                                         "nchwc_every_chain": True}
     monkeypatch.delenv("ONNXTUNE_NCHWC")
     stats: dict[str, int] = {}
     onnxtune.compile_model(model, database=work, stats=stats)
@@ -351,3 +353,36 @@ def test_a_work_dir_keeps_the_graph_options_it_was_tuned_with(tmp_path, monkeypa
     legacy: dict[str, int] = {}
     onnxtune.compile_model(model, database=work, stats=legacy)
     assert legacy.get("tuned", 0) >= 1
+
+
+def test_a_work_dir_from_before_every_chain_was_blocked_keeps_its_3x3_chains_nchw(
+        tmp_path, monkeypatch):
+    """A chain of 3x3 convolutions runs blocked by default; tuned with
+    ONNXTUNE_NCHWC_EVERY_CHAIN=0 (or by an onnxtune that recorded only ``nchwc`` and
+    ``pointwise_as_matmul``: it blocked only chains at least half 1x1) it stays NCHW, and
+    compiling from that work_dir finds the NCHW tasks its records were measured for."""
+    from onnxtune.frontend import from_onnx
+    from onnxtune.tuner.relax_integration import extract_tasks
+
+    model = _chain_model(3)
+    assert any("nchwc" in t.task_name for t in extract_tasks(from_onnx(model), "llvm"))
+    work = str(tmp_path / "work")
+    monkeypatch.setenv("ONNXTUNE_NCHWC_EVERY_CHAIN", "0")
+    res = onnxtune.tune_model(model, work_dir=work, max_trials_global=4, validate=False,
+                              verify_top_k=0, **KWARGS)
+    assert not any("nchwc" in t.task_name for t in res.tasks)
+    monkeypatch.delenv("ONNXTUNE_NCHWC_EVERY_CHAIN")
+    config_path = os.path.join(work, "onnxtune_config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    assert config["graph"]["nchwc_every_chain"] is False
+    config["graph"] = {"nchwc": True, "pointwise_as_matmul": True}  # as the last version
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    stats: dict[str, int] = {}
+    ex = onnxtune.compile_model(model, database=work, stats=stats)
+    assert stats.get("tuned", 0) >= 1, stats  # (blocked tasks would find no record)
+    x = np.random.default_rng(2).standard_normal((1, 16, 9, 9)).astype(np.float32)
+    ref = onnxruntime_session(model, 1).run(None, {"x": x})[0]
+    np.testing.assert_allclose(onnxtune.InferenceSession(ex).run(None, {"x": x})[0], ref,
+                               rtol=1e-4, atol=1e-4)
