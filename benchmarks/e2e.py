@@ -99,6 +99,15 @@ TVM_SCRIPT = textwrap.dedent(r'''
         num_trials_per_iter=cfg["per_iter"], seed=0,
         builder=ms.builder.LocalBuilder(timeout_sec=cfg["build_timeout"]))
     tune_s = time.perf_counter() - t0
+    # how many of TVM's tasks got a record: compile_relax leaves the others as LegalizeOps
+    # wrote them (serial, unvectorized loops)
+    try:
+        tasks = ms.relax_integration.extract_tasks(mod, target)
+        cover = {"tasks": len(tasks), "tasks_tuned": sum(
+            1 for t in tasks
+            if db.query_tuning_record(t.dispatched[0], target, t.task_name) is not None)}
+    except Exception as e:  # noqa: BLE001  (an API difference: report, do not fail)
+        cover = {"tasks_error": repr(e)[:200]}
     ex = ms.relax_integration.compile_relax(db, mod, target, params=None)
     wall_s = time.perf_counter() - t_start
     dev = tvm.cpu()
@@ -113,7 +122,7 @@ TVM_SCRIPT = textwrap.dedent(r'''
     res = f(*args)
     secs = float(np.median(res.results))
     print(json.dumps({"tune_s": tune_s, "wall_s": wall_s, "secs": secs,
-                      "version": tvm.__version__}))
+                      "version": tvm.__version__, **cover}))
 ''')
 
 
@@ -273,6 +282,8 @@ def print_table(rows: list[dict], tvm: bool) -> None:
                 tok = "OK" if t["accuracy"]["ok"] else "BAD"
                 line += (f" | {t['tune_s']:>10.0f} {t['wall_s']:>10.0f} {t['ms']:>9.3f} "
                          f"{r['tvm_ratio']:>5.2f}x {tok:>4}")
+                if "tasks" in t:
+                    line += f" ({t['tasks_tuned']} of {t['tasks']} TVM tasks tuned)"
         print(line)
 
 
