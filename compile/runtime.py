@@ -219,12 +219,21 @@ def prepare_env() -> None:
     ``ONNXTUNE_NUM_THREADS``), unless the user set it. Call before importing a library
     that loads libgomp itself (xgboost): after that, setting it changes nothing."""
     env = os.environ
-    if _lib is None and _mapped_libgomp() is None:
-        if "GOMP_SPINCOUNT" not in env and "OMP_WAIT_POLICY" not in env:
-            env["GOMP_SPINCOUNT"] = str(spin_count())
-        n = _env_threads()
-        if n and "OMP_NUM_THREADS" not in env:
-            env["OMP_NUM_THREADS"] = str(n)
+    if _lib is not None:
+        return
+    user_policy = "GOMP_SPINCOUNT" in env or "OMP_WAIT_POLICY" in env
+    if _mapped_libgomp() is not None:
+        if not user_policy:
+            log.info("onnxtune: libgomp was loaded by another library before onnxtune's "
+                     "runtime; its wait policy (libgomp's default: spin ~300,000 rounds) "
+                     "applies. Call onnxtune.compile.runtime.prepare_env() before "
+                     "importing that library to get onnxtune's")
+        return
+    if not user_policy:
+        env["GOMP_SPINCOUNT"] = str(spin_count())
+    n = _env_threads()
+    if n and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(n)
 
 
 def load() -> str:
@@ -238,12 +247,6 @@ def load() -> str:
         if _lib is None:
             import llvmlite.binding as llvm
 
-            if _mapped_libgomp() is not None and "GOMP_SPINCOUNT" not in os.environ \
-                    and "OMP_WAIT_POLICY" not in os.environ:
-                log.info("onnxtune: libgomp was loaded by another library before "
-                         "onnxtune's runtime; its wait policy (libgomp's default: spin "
-                         "~300,000 rounds) applies. Call onnxtune.compile.runtime."
-                         "prepare_env() before importing that library to get onnxtune's")
             prepare_env()
             path = find_libgomp()
             if path is None:

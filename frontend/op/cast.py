@@ -312,7 +312,9 @@ def _encode_float(B: Any, x: Any, dtype: str, saturate: bool) -> Any:
 
 
 def _int_range(dtype: str) -> tuple[int, int]:
-    nbits, signed = INT_FORMATS.get(dtype) or (dt.bits(dtype), not dt.is_uint(dtype))
+    if dtype not in INT_FORMATS:
+        return int(dt.min_value(dtype)), int(dt.max_value(dtype))
+    nbits, signed = INT_FORMATS[dtype]
     return (-(1 << (nbits - 1)), (1 << (nbits - 1)) - 1) if signed else (0, (1 << nbits) - 1)
 
 

@@ -135,9 +135,12 @@ def test_runtime_symbols():
     assert runtime.find_libgomp() is not None
 
 
-def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("OMP_NUM_THREADS", "ONNXTUNE_NUM_THREADS", "ONNXTUNE_LIBGOMP")}
+def _run_python(code: str, unset: tuple[str, ...] = (), **env: str
+                ) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with this environment, less the thread settings
+    and ``unset``, plus ``env``."""
+    drop = ("OMP_NUM_THREADS", "ONNXTUNE_NUM_THREADS", "ONNXTUNE_LIBGOMP", *unset)
+    full_env = {k: v for k, v in os.environ.items() if k not in drop}
     full_env.update(env)
     full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
@@ -240,17 +243,7 @@ def test_pause_is_timed_on_this_machine():
 
 
 def _run_without_wait_policy(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items()
-                if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    full_env.update(env)
-    saved = os.environ.copy()
-    try:
-        os.environ.clear()
-        os.environ.update(full_env)
-        return _run_python(code)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return _run_python(code, unset=("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"), **env)
 
 
 def test_wait_policy_is_set_before_libgomp_loads_unless_the_user_chose_one():
