@@ -14,7 +14,8 @@ one after the other: the machine's speed drifts by 10-20% over minutes.
 Printed: both totals; our slowest kernels; and, when the model has as many of our
 convolution kernels as onnxruntime has Conv nodes (one kernel per conv, in graph order,
 as with the bundled CNNs; a pointwise convolution compiled as a matmul over the flattened
-pixels counts as one, so a model's other matmuls would break the pairing), the
+pixels counts as one, a Winograd one's three kernels as one, so a model's other matmuls
+would break the pairing), the
 convolutions side by side and summed per stage (the first component of onnxruntime's node
 name) and per kind (1x1 / 3x3 / other, from the ONNX graph's Conv weights, in the same
 order).
@@ -122,7 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     inits = {t.name: tuple(t.dims) for t in model.graph.initializer}
     kinds = [conv_kind(inits.get(n.input[1], ())) for n in model.graph.node
              if n.op_type == "Conv"]
-    ours_conv = [k for k, n in enumerate(names) if "conv" in n or "matmul" in n]
+    # a convolution's kernels: one, or a Winograd one's three (input transform, matmul,
+    # output transform with the epilogue), summed
+    ours_conv: list[list[int]] = []
+    k = 0
+    while k < len(names):
+        if "winograd_input" in names[k]:
+            ours_conv.append([k, k + 1, k + 2])
+            k += 3
+            continue
+        if "conv" in names[k] or "matmul" in names[k]:
+            ours_conv.append([k])
+        k += 1
     ort_conv = [n for n in order if ort_t[n][0] in ("Conv", "FusedConv")]
     if not ours_conv or len(ours_conv) != len(ort_conv):
         print(f"\n{len(ours_conv)} conv kernels of ours, {len(ort_conv)} Conv nodes of "
@@ -132,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     groups: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     if len(kinds) != len(ort_conv):
         kinds = ["?"] * len(ort_conv)
-    for k, n, kind in zip(ours_conv, ort_conv, kinds, strict=True):
-        o = ort_t[n][1]
-        print(f"  {n[:36]:36s} {kind:5s} ort {o:7.3f}  ours {ours[k]:7.3f}  "
-              f"x{ours[k] / o:5.2f}  {names[k]}")
+    for ks, n, kind in zip(ours_conv, ort_conv, kinds, strict=True):
+        o, u = ort_t[n][1], sum(ours[k] for k in ks)
+        parts = " + ".join(f"{ours[k]:.3f}" for k in ks) if len(ks) > 1 else ""
+        print(f"  {n[:36]:36s} {kind:5s} ort {o:7.3f}  ours {u:7.3f}  "
+              f"x{u / o:5.2f}  {names[ks[-1]]} {parts}")
         g = groups[(n.split(".")[0], kind)]
         g[0] += o
-        g[1] += ours[k]
+        g[1] += u
         g[2] += 1
     print("\nper stage and kind:")
     gap = sum(g[1] - g[0] for g in groups.values())

@@ -46,6 +46,7 @@ from typing import Any
 
 from onnxtune.tir.function import PrimFunc
 from onnxtune.tir.functor import collect_vars
+from onnxtune.tir.module_equality import _is_reduction
 from onnxtune.tir.schedule import Schedule, ScheduleError
 from onnxtune.tir.schedule.primitives import queries
 from onnxtune.tir.schedule.tree import index
@@ -683,7 +684,9 @@ class _Planner:
                 epilogue = wb
             else:
                 consumers = s.get_consumers(blk)
-                if len(consumers) == 1:
+                # (a reduction consuming this one, a Winograd transform's second step, is
+                # a block of its own to tile, not an epilogue)
+                if len(consumers) == 1 and not _is_reduction(s.get(consumers[0])):
                     s.reverse_compute_at(consumers[0], anchor)
                     epilogue = consumers[0]
         for lp in inner:

@@ -214,6 +214,7 @@ def _load() -> None:
         importlib.import_module(f"{__name__}.{mod}")
 
 
-_MODULES = ("elemwise", "broadcast", "nn", "pool", "reduce", "transform", "image", "misc", "cast")
+_MODULES = ("elemwise", "broadcast", "nn", "pool", "reduce", "transform", "image", "misc", "cast",
+            "winograd")
 
 __all__ = ["OpDef", "OpPattern", "get_op", "list_ops", "register_op"]

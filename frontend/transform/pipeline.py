@@ -18,6 +18,7 @@ from .legalize import legalize
 from .nchwc_layout import nchwc_layout
 from .pointwise_conv import pointwise_conv_as_matmul
 from .verify import verify, verify_enabled
+from .winograd import winograd_conv
 
 #: what :func:`graph_options` set for the current context (it overrides the environment)
 _OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={})  # noqa: B039
@@ -26,7 +27,8 @@ _OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={}) 
 #: blocked layout yet); an option a work_dir's record lacks takes its value here (a
 #: work_dir recorded before ``nchwc_every_chain`` existed blocked only chains at least
 #: half 1x1)
-LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True, "nchwc_every_chain": False}
+LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True, "nchwc_every_chain": False,
+                  "winograd": False}
 
 
 def recorded_graph_options(config: dict) -> dict[str, bool]:
@@ -44,7 +46,8 @@ def current_graph_options() -> dict[str, bool]:
     env = os.environ
     out = {"nchwc": env.get("ONNXTUNE_NCHWC", "1") != "0",
            "pointwise_as_matmul": env.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0",
-           "nchwc_every_chain": env.get("ONNXTUNE_NCHWC_EVERY_CHAIN", "1") != "0"}
+           "nchwc_every_chain": env.get("ONNXTUNE_NCHWC_EVERY_CHAIN", "1") != "0",
+           "winograd": env.get("ONNXTUNE_WINOGRAD", "1") != "0"}
     out.update(_OPTIONS.get())
     return out
 
@@ -69,7 +72,8 @@ def graph_options(**options: Any) -> Iterator[None]:
 def optimize(mod: IRModule, fuse: bool = True,
              pointwise_as_matmul: bool | None = None,
              nchwc: bool | None = None,
-             nchwc_every_chain: bool | None = None) -> IRModule:
+             nchwc_every_chain: bool | None = None,
+             winograd: bool | None = None) -> IRModule:
     """Run the graph passes: the result's ``main`` calls only PrimFuncs (call_tir).
 
     ``pointwise_as_matmul``: rewrite 1x1 convolutions as matmuls over the flattened pixels
@@ -89,6 +93,8 @@ def optimize(mod: IRModule, fuse: bool = True,
         nchwc = options["nchwc"]
     if nchwc_every_chain is None:
         nchwc_every_chain = options["nchwc_every_chain"]
+    if winograd is None:
+        winograd = options["winograd"]
 
     def nchwc_layout_pass(m: IRModule) -> IRModule:
         return nchwc_layout(m, min_pointwise=0.0 if nchwc_every_chain else None)
@@ -98,6 +104,7 @@ def optimize(mod: IRModule, fuse: bool = True,
         fold_batchnorm,  # BatchNorm → conv2d weights (+ bias add), else scale-shift
         fold_constant,  # the scale-shift constants may fold further
         *([nchwc_layout_pass] if nchwc else []),  # dense conv → NCHW16c conv + epilogue
+        *([winograd_conv] if nchwc and winograd else []),  # blocked 3x3 conv → Winograd
         *([pointwise_conv_as_matmul] if pointwise_as_matmul else []),  # 1x1 conv → matmul
         dead_code_elimination,  # drop values no output needs
         legalize,  # op calls → call_tir of TE-built PrimFuncs

@@ -332,7 +332,7 @@ def test_a_work_dir_keeps_the_graph_options_it_was_tuned_with(tmp_path, monkeypa
     assert not any("nchwc" in t.task_name for t in res.tasks)
     with open(os.path.join(work, "onnxtune_config.json")) as f:
         assert json.load(f)["graph"] == {"nchwc": False, "pointwise_as_matmul": True,
-                                         "nchwc_every_chain": True}
+                                         "nchwc_every_chain": True, "winograd": True}
     monkeypatch.delenv("ONNXTUNE_NCHWC")
     stats: dict[str, int] = {}
     onnxtune.compile_model(model, database=work, stats=stats)
@@ -365,6 +365,7 @@ def test_a_work_dir_from_before_every_chain_was_blocked_keeps_its_3x3_chains_nch
     from onnxtune.tuner.relax_integration import extract_tasks
 
     model = _chain_model(3)
+    monkeypatch.setenv("ONNXTUNE_WINOGRAD", "0")  # (its 3x3s would run as Winograd)
     assert any("nchwc" in t.task_name for t in extract_tasks(from_onnx(model), "llvm"))
     work = str(tmp_path / "work")
     monkeypatch.setenv("ONNXTUNE_NCHWC_EVERY_CHAIN", "0")

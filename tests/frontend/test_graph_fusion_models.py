@@ -53,7 +53,7 @@ def test_resnet50_fusion_pointwise_as_matmul():
 
 
 def test_resnet50_fusion_blocked_layout():
-    mod = optimize(from_onnx(load_light("resnet50")))
+    mod = optimize(from_onnx(load_light("resnet50")), winograd=False)
     main = mod["main"]
     groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
     # every convolution runs in NCHW16c with its epilogue fused (the stem, with its 3
@@ -70,6 +70,29 @@ def test_resnet50_fusion_blocked_layout():
             assert find_anchor_block(pf).name_hint == "conv2d_nchwc"
             out = pf.params[-1].static_shape()
             assert len(out) == 5 and out[-1] == 16  # (1, O/16, H, W, 16)
+
+
+def test_resnet50_fusion_winograd():
+    """With the Winograd rewrite (the default), the 11 unit-stride 3x3 convolutions of the
+    56x56, 28x28 and 14x14 stages are an input transform, a matmul and an output transform
+    with the epilogue; the reshapes between them are views (kernels of their own, not
+    fused); the stride-2 3x3s and the 7x7 stage stay convolutions."""
+    mod = optimize(from_onnx(load_light("resnet50")))
+    main = mod["main"]
+    groups = Counter(mod[b.value.func].attrs["op_name"] for b in main.bindings)
+    assert groups == {
+        "nn.winograd_input": 11, "matmul": 11, "nn.winograd_output+add+relu": 11,
+        "nn.conv2d_nchwc+add+relu": 22, "nn.conv2d_nchwc+add+add+relu": 16,
+        "nn.conv2d_nchwc+add": 4, "nn.max_pool2d": 1, "layout_transform": 1,
+        "nn.avg_pool2d": 1, "reshape": 23, "nn.dense+add": 1, "nn.softmax": 1,
+    }
+    for b in main.bindings:
+        pf = mod[b.value.func]
+        if pf.attrs["op_name"].startswith("nn.winograd_output"):
+            # (its first step, A applied along the rows, has the most FLOPs)
+            assert find_anchor_block(pf).name_hint == "winograd_MA"
+        if pf.attrs["op_name"] == "matmul":
+            assert len(pf.params[0].shape) == 3 and len(pf.params[1].shape) == 3
 
 
 @pytest.mark.slow

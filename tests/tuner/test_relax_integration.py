@@ -35,8 +35,9 @@ def test_modes_group_functions(mod):
         counts[mode] = len(tasks)
         # every call of every kernel is counted once, whatever the grouping (20
         # convolutions, two pools, flatten, dense, and the layout transform out of the
-        # blocked convolutions)
-        assert sum(t.weight for t in tasks) == 24
+        # blocked convolutions; the 7 unit-stride 3x3s of the 16x16 and 8x8 stages run
+        # as Winograd: three kernels each)
+        assert sum(t.weight for t in tasks) == 24 + 2 * 7
         assert all(len(t.dispatched) == len(t.func_names) >= 1 for t in tasks)
     assert counts["anchor-block"] < counts["structural"]
     with pytest.raises(ValueError, match="module_equality"):
@@ -69,7 +70,7 @@ def _tile(sch: Schedule) -> None:
 
 def test_compile_relax_uses_records_and_anchor_traces(model, mod):
     tasks = extract_tasks(mod, "llvm", module_equality="anchor-block")
-    shared = next(t for t in tasks if len(t.dispatched) >= 2)
+    shared = next(t for t in tasks if len(t.dispatched) >= 2 and "conv2d" in t.task_name)
     db = MemoryDatabase(module_equality="anchor-block")
     sch = Schedule(shared.mod)
     _tile(sch)
