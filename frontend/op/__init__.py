@@ -56,6 +56,11 @@ nn.conv2d_nchwc        (data NCHW{b}c [N, C/b, H, W, b], weight OIHW{b}i{b}o OUT
 nn.depthwise_conv2d_   (data NCHW{b}c [N, C/b, H, W, b], weight [C/b, kh, kw, OUT_EWISE_FUSABLE
 nchwc                  b]) → NCHW{b}c, one filter per channel; strides,
                        padding, dilation, out_dtype
+nn.winograd_input      (data NCHW{b}c, B [a, a]) → V [a², P, C/b, b], a = m+2, OUT_EWISE_FUSABLE
+                       P tiles; tile=m (2 or 4), padding (top, left, bottom,
+                       right): the input transform B^T d B of F(m x m, 3 x 3)
+nn.winograd_output     (M [a², P, K/b, b], A [a, m]) → NCHW{b}c; tile,      OUT_EWISE_FUSABLE
+                       batch, out_size=(OH, OW): the output transform A^T M A
 nn.conv2d_transpose    (data NCHW, weight IOHW [C_in, C_out/groups, kh, kw]);  OUT_EWISE_FUSABLE
                        strides=(1,1), padding=(0,0,0,0), output_padding=(0,0),
                        dilation=(1,1), groups=1, out_dtype=None

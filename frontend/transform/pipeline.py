@@ -26,7 +26,7 @@ _OPTIONS: ContextVar[dict[str, bool]] = ContextVar("graph_options", default={}) 
 #: the options a work_dir tuned before they were written down was tuned with (no
 #: blocked layout yet); an option a work_dir's record lacks takes its value here (a
 #: work_dir recorded before ``nchwc_every_chain`` existed blocked only chains at least
-#: half 1x1)
+#: half 1x1; one from before ``winograd`` ran every convolution directly)
 LEGACY_OPTIONS = {"nchwc": False, "pointwise_as_matmul": True, "nchwc_every_chain": False,
                   "winograd": False}
 
@@ -41,8 +41,8 @@ def recorded_graph_options(config: dict) -> dict[str, bool]:
 def current_graph_options() -> dict[str, bool]:
     """The graph options :func:`optimize` uses when not given any: those set by
     :func:`graph_options`, else the environment's (``ONNXTUNE_NCHWC``,
-    ``ONNXTUNE_POINTWISE_MATMUL``, ``ONNXTUNE_NCHWC_EVERY_CHAIN``), else the defaults (all
-    on)."""
+    ``ONNXTUNE_POINTWISE_MATMUL``, ``ONNXTUNE_NCHWC_EVERY_CHAIN``, ``ONNXTUNE_WINOGRAD``),
+    else the defaults (all on)."""
     env = os.environ
     out = {"nchwc": env.get("ONNXTUNE_NCHWC", "1") != "0",
            "pointwise_as_matmul": env.get("ONNXTUNE_POINTWISE_MATMUL", "1") != "0",
@@ -55,7 +55,7 @@ def current_graph_options() -> dict[str, bool]:
 @contextmanager
 def graph_options(**options: Any) -> Iterator[None]:
     """Run :func:`optimize` with these options (``nchwc``, ``pointwise_as_matmul``,
-    ``nchwc_every_chain``) in this context: tuning and compiling a model from a work_dir
+    ``nchwc_every_chain``, ``winograd``) in this context: tuning and compiling a model from a work_dir
     use the options it was tuned with, whatever the environment says. Unknown names raise
     ValueError."""
     unknown = set(options) - set(LEGACY_OPTIONS)
@@ -81,9 +81,12 @@ def optimize(mod: IRModule, fuse: bool = True,
     the channel-blocked layout NCHW16c (see :mod:`.nchwc_layout`; before the matmul
     rewrite, which then sees only the convolutions left in NCHW); ``nchwc_every_chain``:
     every chain of blockable convolutions, else only those at least half 1x1
-    (:data:`.nchwc_layout.MIN_POINTWISE`). None takes :func:`current_graph_options`
+    (:data:`.nchwc_layout.MIN_POINTWISE`); ``winograd``: blocked unit-stride 3x3
+    convolutions as Winograd F(m x m, 3 x 3) where :func:`.winograd.winograd_tile` gives
+    them a tile (see :mod:`.winograd`). None takes :func:`current_graph_options`
     (``ONNXTUNE_POINTWISE_MATMUL=0`` / ``ONNXTUNE_NCHWC=0`` /
-    ``ONNXTUNE_NCHWC_EVERY_CHAIN=0`` turn them off; all on by default). With
+    ``ONNXTUNE_NCHWC_EVERY_CHAIN=0`` / ``ONNXTUNE_WINOGRAD=0`` turn them off; all on by
+    default). With
     ``ONNXTUNE_VERIFY=1`` the module is verified after every pass.
     """
     options = current_graph_options()

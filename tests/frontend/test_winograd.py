@@ -194,3 +194,50 @@ def test_the_option_is_recorded_and_old_work_dirs_keep_direct_convolutions():
     assert LEGACY_OPTIONS["winograd"] is False
     assert recorded_graph_options({"graph": {"nchwc": True}})["winograd"] is False
     assert current_graph_options()["winograd"] in (True, False)
+
+
+def _loop_kinds_above(func) -> dict[str, set]:
+    """block name → the kinds of the loops around it."""
+    from onnxtune.tir.stmt import Block, BlockRealize, For, SeqStmt
+
+    out: dict[str, set] = {}
+
+    def walk(s, kinds):
+        if isinstance(s, For):
+            walk(s.body, kinds | {s.kind})
+        elif isinstance(s, SeqStmt):
+            for x in s.seq:
+                walk(x, kinds)
+        elif isinstance(s, BlockRealize):
+            out.setdefault(s.block.name_hint, set()).update(kinds)
+            walk(s.block, kinds)
+        elif isinstance(s, Block):
+            walk(s.body, kinds)
+            if s.init is not None:
+                walk(s.init, kinds)
+        elif hasattr(s, "body"):
+            walk(s.body, kinds)
+
+    walk(func.body, set())
+    return out
+
+
+def test_each_step_of_the_transforms_is_a_vectorized_parallel_tile():
+    """Untuned, both reductions of each transform run vectorized along the lanes and in
+    parallel: the second step is not taken as the first one's epilogue (it reduces over
+    the first one's rows, which a tile of the first does not hold)."""
+    from onnxtune.compile.default_schedule import default_schedule
+    from onnxtune.tir.stmt import ForKind
+
+    x = te.placeholder((1, 4, 28, 28, 16), "float32", name="x")
+    bmat = te.placeholder((6, 6), "float32", name="B")
+    v = get_op("nn.winograd_input").compute(x, bmat, tile=4, padding=(1, 1, 1, 1))
+    prod = te.placeholder((36, 49, 4, 16), "float32", name="M")
+    amat = te.placeholder((6, 4), "float32", name="A")
+    y = get_op("nn.winograd_output").compute(prod, amat, tile=4, out_size=(28, 28))
+    for tensors, steps in (([x, bmat, v], ("winograd_dB", "winograd_input")),
+                           ([prod, amat, y], ("winograd_MA", "winograd_output"))):
+        kinds = _loop_kinds_above(default_schedule(te.create_prim_func(tensors),
+                                                   "llvm -num-cores=2"))
+        for step in steps:
+            assert {ForKind.VECTORIZED, ForKind.PARALLEL} <= kinds[step], (step, kinds)
