@@ -55,9 +55,9 @@ def current_graph_options() -> dict[str, bool]:
 @contextmanager
 def graph_options(**options: Any) -> Iterator[None]:
     """Run :func:`optimize` with these options (``nchwc``, ``pointwise_as_matmul``,
-    ``nchwc_every_chain``, ``winograd``) in this context: tuning and compiling a model from a work_dir
-    use the options it was tuned with, whatever the environment says. Unknown names raise
-    ValueError."""
+    ``nchwc_every_chain``, ``winograd``) in this context: tuning and compiling a model
+    from a work_dir use the options it was tuned with, whatever the environment says.
+    Unknown names raise ValueError."""
     unknown = set(options) - set(LEGACY_OPTIONS)
     if unknown:
         raise ValueError(f"graph_options: unknown option(s) {sorted(unknown)}; expected "
