@@ -16,10 +16,11 @@ activation) fuses into the output transform as it did into the convolution.
 
 Per output tile of ``m x m`` points the matrix products do ``(m + 2)²`` multiply-adds per
 channel pair where the convolution does ``9 m²``: 2.25x fewer for m = 2, 4x fewer for
-m = 4. What it costs: the transforms (a few percent of the products' work at 64 channels
-and more, done with vectors along the channels), the transformed weight, ``(m + 2)² / 9``
-times the convolution's (4x for m = 4), which is read from memory once per run, and a
-few ULPs of rounding (F(4x4, 3x3) about 1e-6 relative in float32, measured in the tests).
+m = 4. What it costs: the transforms (``2 a³`` multiply-adds per tile and channel each,
+against ``a² K`` in the product: a fifth of it at 64 output channels, 5% at 256; vectors
+along the channels), the transformed weight, ``(m + 2)² / 9`` times the convolution's (4x
+for m = 4), which is read from memory once per run, and a few ULPs of rounding (F(4x4,
+3x3) about 1e-6 of the output's scale in float32, measured in the tests).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from ..ir import Binding, Call, Constant, Function, IRModule, Var, op_call
 from ..op.nn import conv_pads
 from ..op.winograd import tiles, transform_weight, winograd_matrices
 
-#: a convolution whose transformed weight would pass this many bytes stays direct: the
-#: weight is streamed from memory every run, and past a few MB that costs more than the
-#: multiply-adds it saves (ResNet-50's 14x14 and 7x7 stages, 256 and 512 channels)
+#: a tile whose transformed weight would pass this many bytes is not taken: the weight
+#: is streamed from memory every run, and past a few MB that costs more than the
+#: multiply-adds it saves (untuned, ResNet-50 with its 14x14 stage in F(4x4), 9.4 MB a
+#: weight, and its 7x7 stage in F(2x2), 16.8 MB, ran about 2x slower)
 MAX_WEIGHT_BYTES = 4 << 20
 #: nor below this many output tiles: the matrix products are then too thin to run at the
 #: machine's peak, and the transforms' overhead wins. Untuned, ResNet-18 at 64x64 (16x16
