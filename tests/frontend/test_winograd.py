@@ -173,10 +173,8 @@ def test_a_residual_block_in_winograd_matches_onnxruntime(m, h, w, monkeypatch):
     _check(model, feeds, winograd=True)
 
 
-def test_a_stack_of_3x3_convolutions_with_relu_matches_onnxruntime():
-    """Three padded 3x3 convolutions (64 channels, 20x20, biases, relus): the default
-    choice of tile runs them in Winograd; the outputs match onnxruntime."""
-    rng = np.random.default_rng(5)
+def _stack_model(rng):
+    """Three padded 3x3 convolutions (64 channels, 20x20, biases, relus)."""
     nodes, inits, prev = [], {}, "x"
     for i in range(3):
         inits[f"w{i}"] = _w(rng, 64, 64, 3, 3)
@@ -185,9 +183,34 @@ def test_a_stack_of_3x3_convolutions_with_relu_matches_onnxruntime():
                                    pads=[1, 1, 1, 1]),
                   helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
         prev = f"r{i}"
-    model = _model(nodes, [("x", (1, 64, 20, 20))], [prev], inits)
+    return _model(nodes, [("x", (1, 64, 20, 20))], [prev], inits)
+
+
+def test_a_stack_of_3x3_convolutions_with_relu_matches_onnxruntime():
+    """The default choice of tile runs the stack in Winograd; the outputs match
+    onnxruntime."""
+    rng = np.random.default_rng(5)
+    model = _stack_model(rng)
     assert _ops(model)["nn.winograd_input"] == 3
     _check(model, {"x": rng.standard_normal((1, 64, 20, 20)).astype(np.float32)})
+
+
+def test_an_exported_winograd_model_loads_and_gives_the_same_outputs(tmp_path):
+    """The transformed weights and the three kernels per convolution travel in the
+    artifact like any other constant and kernel."""
+    import onnxtune
+
+    rng = np.random.default_rng(6)
+    model = _stack_model(rng)
+    ex = onnxtune.compile_model(model)
+    path = str(tmp_path / "stack.otm")
+    ex.export_library(path)
+    x = {"x": rng.standard_normal((1, 64, 20, 20)).astype(np.float32)}
+    want = onnxtune.InferenceSession(ex).run(None, x)[0]
+    got = onnxtune.InferenceSession(path).run(None, x)[0]
+    np.testing.assert_array_equal(got, want)
+    assert any("winograd" in c.kernel for c in onnxtune.load(path).calls
+               if hasattr(c, "kernel"))
 
 
 def test_the_option_is_recorded_and_old_work_dirs_keep_direct_convolutions():
