@@ -46,7 +46,7 @@ from typing import Any
 
 from onnxtune.tir.function import PrimFunc
 from onnxtune.tir.functor import collect_vars
-from onnxtune.tir.module_equality import _is_reduction
+from onnxtune.tir.module_equality import block_reduces
 from onnxtune.tir.schedule import Schedule, ScheduleError
 from onnxtune.tir.schedule.primitives import queries
 from onnxtune.tir.schedule.tree import index
@@ -686,7 +686,7 @@ class _Planner:
                 consumers = s.get_consumers(blk)
                 # (a reduction consuming this one, a Winograd transform's second step, is
                 # a block of its own to tile, not an epilogue)
-                if len(consumers) == 1 and not _is_reduction(s.get(consumers[0])):
+                if len(consumers) == 1 and not block_reduces(s.get(consumers[0])):
                     s.reverse_compute_at(consumers[0], anchor)
                     epilogue = consumers[0]
         for lp in inner:

@@ -110,7 +110,8 @@ def _block_flops(b: Block) -> float:
     return n * estimate_flops(PrimFunc((), b.body))
 
 
-def _is_reduction(b: Block) -> bool:
+def block_reduces(b: Block) -> bool:
+    """Does block ``b`` reduce (an ``init``, or a reduce iter var)?"""
     return b.init is not None or any(iv.iter_type == IterType.COMM_REDUCE for iv in b.iter_vars)
 
 
@@ -135,7 +136,7 @@ def find_anchor_block(func: PrimFunc | IRModule) -> Block | None:
         if isinstance(f.body, BlockRealize) and found and found[0] is f.body.block:
             found = found[1:]
         blocks.extend(found)
-    reductions = [b for b in blocks if _is_reduction(b)]
+    reductions = [b for b in blocks if block_reduces(b)]
     best: Block | None = None
     best_flops = -1.0
     if reductions:

@@ -75,6 +75,7 @@ def transform_weight(w: np.ndarray, m: int) -> np.ndarray:
 
 
 def tiles(size: int, m: int) -> int:
+    """Tiles of ``m`` outputs that cover ``size`` outputs (the last one may stick out)."""
     return -(-size // m)
 
 
