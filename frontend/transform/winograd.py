@@ -33,11 +33,12 @@ from ..ir import Binding, Call, Constant, Function, IRModule, Var, op_call
 from ..op.nn import conv_pads
 from ..op.winograd import tiles, transform_weight, winograd_matrices
 
-#: a tile whose transformed weight would pass this many bytes is not taken: the weight
-#: is streamed from memory every run, and past a few MB that costs more than the
-#: multiply-adds it saves (untuned, ResNet-50 with its 14x14 stage in F(4x4), 9.4 MB a
-#: weight, and its 7x7 stage in F(2x2), 16.8 MB, ran about 2x slower)
-MAX_WEIGHT_BYTES = 4 << 20
+#: a tile whose transformed weight would pass this many bytes is not taken (a guard on
+#: memory: 1024 channels in F(4x4) would be 151 MB). Below it the weight's size did not
+#: decide: untuned, VGG-19 ran 19% faster with its 512-channel 28x28 and 14x14 layers in
+#: F(2x2) (16.8 MB a weight) than direct, and 10% faster again with the 28x28 ones in
+#: F(4x4) (37.7 MB), the weights streamed from memory every run
+MAX_WEIGHT_BYTES = 64 << 20
 #: nor below this many output tiles: the matrix products are then too thin to run at the
 #: machine's peak, and the transforms' overhead wins. Untuned, ResNet-18 at 64x64 (16x16
 #: and 8x8 stages, 16 tiles) ran 1.39x slower in Winograd; ResNet-50's 14x14 stage in

@@ -152,7 +152,7 @@ def test_the_tile_follows_the_weight_size_and_the_tile_count():
     assert wg.winograd_tile(1, 128, 128, 28, 28) == 4
     big = int((wg.MAX_WEIGHT_BYTES / 4 / 36) ** 0.5) + 16  # F(4x4)'s weight too large
     assert wg.winograd_tile(1, big, big, 28, 28) == 2
-    assert wg.winograd_tile(1, 1024, 1024, 28, 28) == 0
+    assert wg.winograd_tile(1, 2048, 2048, 28, 28) == 0
     assert wg.winograd_tile(1, 64, 64, 4, 4) == 0  # one tile
     assert wg.winograd_tile(1, 64, 64, 16, 16) == 2  # 16 tiles of F(4x4), 64 of F(2x2)
     assert wg.winograd_tile(4, 64, 64, 16, 16) == 4  # 4 images: 64 tiles
