@@ -116,6 +116,12 @@ def pack_weight(w: np.ndarray, block: int) -> np.ndarray:
         w.reshape(o // block, block, c // block, block, kh, kw).transpose(0, 2, 4, 5, 3, 1))
 
 
+def unpack_weight(wb: np.ndarray) -> np.ndarray:
+    """The OIHW weight that :func:`pack_weight` packed into ``wb``."""
+    ob, cb, kh, kw, bi, bo = wb.shape
+    return np.ascontiguousarray(wb.transpose(0, 5, 1, 4, 2, 3).reshape(ob * bo, cb * bi, kh, kw))
+
+
 def pack_weight_out(w: np.ndarray, block: int) -> np.ndarray:
     """An OIHW weight as ``OIHW{b}o``: (O/b, C, KH, KW, b_out), for NCHW data."""
     o, c, kh, kw = w.shape

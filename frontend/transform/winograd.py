@@ -30,8 +30,10 @@ from collections.abc import Callable
 import numpy as np
 
 from ..ir import Binding, Call, Constant, Function, IRModule, Var, op_call
+from ..op._util import ints
 from ..op.nn import conv_pads
 from ..op.winograd import tiles, transform_weight, winograd_matrices
+from .nchwc_layout import unpack_weight
 
 #: a tile whose transformed weight would pass this many bytes is not taken (a guard on
 #: memory: 1024 channels in F(4x4) would be 151 MB). Below it the weight's size did not
@@ -81,7 +83,7 @@ def candidate(call: Call) -> bool:
     a = call.attrs
     if a.get("out_dtype") not in (None, "float32"):
         return False
-    return all(tuple(np.broadcast_to(np.asarray(a.get(k, 1)), (2,))) == (1, 1)
+    return all(ints(a.get(k, 1), 2, f"nn.conv2d_nchwc {k}") == (1, 1)
                for k in ("strides", "dilation"))
 
 
@@ -105,9 +107,7 @@ def _rewrite(func: Function, choose: Callable[..., int]) -> Function:
 def _winograd(b: Binding, m: int) -> list[Binding]:
     call = b.value
     x, wc = call.args
-    wb = wc.data  # (K/b, C/b, 3, 3, b_in, b_out)
-    kb, cb, _, _, bi, bo = wb.shape
-    w = wb.transpose(0, 5, 1, 4, 2, 3).reshape(kb * bo, cb * bi, 3, 3)
+    w = unpack_weight(wc.data)
     before, after = conv_pads(call.attrs.get("padding", 0), 2, "nn.conv2d_nchwc")
     bmat, _, amat = winograd_matrices(m)
     n, _, oh, ow, blk = b.var.type.shape

@@ -219,30 +219,12 @@ def test_the_option_is_recorded_and_old_work_dirs_keep_direct_convolutions():
     assert current_graph_options()["winograd"] in (True, False)
 
 
-def _loop_kinds_above(func) -> dict[str, set]:
-    """block name → the kinds of the loops around it."""
-    from onnxtune.tir.stmt import Block, BlockRealize, For, SeqStmt
+def _loop_kinds_above(func, block: str) -> set:
+    """The kinds of the loops around ``block`` in ``func``."""
+    from onnxtune.tir.schedule import Schedule
 
-    out: dict[str, set] = {}
-
-    def walk(s, kinds):
-        if isinstance(s, For):
-            walk(s.body, kinds | {s.kind})
-        elif isinstance(s, SeqStmt):
-            for x in s.seq:
-                walk(x, kinds)
-        elif isinstance(s, BlockRealize):
-            out.setdefault(s.block.name_hint, set()).update(kinds)
-            walk(s.block, kinds)
-        elif isinstance(s, Block):
-            walk(s.body, kinds)
-            if s.init is not None:
-                walk(s.init, kinds)
-        elif hasattr(s, "body"):
-            walk(s.body, kinds)
-
-    walk(func.body, set())
-    return out
+    sch = Schedule(func)
+    return {sch.get(lp).kind for lp in sch.get_loops(sch.get_block(block))}
 
 
 def test_each_step_of_the_transforms_is_a_vectorized_parallel_tile():
@@ -260,7 +242,7 @@ def test_each_step_of_the_transforms_is_a_vectorized_parallel_tile():
     y = get_op("nn.winograd_output").compute(prod, amat, tile=4, out_size=(28, 28))
     for tensors, steps in (([x, bmat, v], ("winograd_dB", "winograd_input")),
                            ([prod, amat, y], ("winograd_MA", "winograd_output"))):
-        kinds = _loop_kinds_above(default_schedule(te.create_prim_func(tensors),
-                                                   "llvm -num-cores=2"))
+        sched = default_schedule(te.create_prim_func(tensors), "llvm -num-cores=2")
         for step in steps:
-            assert {ForKind.VECTORIZED, ForKind.PARALLEL} <= kinds[step], (step, kinds)
+            kinds = _loop_kinds_above(sched, step)
+            assert {ForKind.VECTORIZED, ForKind.PARALLEL} <= kinds, (step, kinds)
